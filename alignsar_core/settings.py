@@ -1,0 +1,148 @@
+"""Settings in one place: ``ALIGNSAR_*`` environment variables over an optional TOML file.
+
+Precedence (highest first): explicit keyword arguments, environment variables
+(``ALIGNSAR_STORAGE_ROOT=s3://bucket/prefix``...), the TOML file named by
+``ALIGNSAR_CONFIG`` (or ``./alignsar.toml`` when present), then the defaults below.
+
+The same code talks to AWS S3, any S3-compatible server (SeaweedFS here, LocalStack,
+MinIO) or a local folder by configuration alone:
+
+* AWS S3: ``ALIGNSAR_STORAGE_ROOT=s3://bucket/prefix`` and the usual AWS credential
+  chain (``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID``..., instance roles); leave
+  ``ALIGNSAR_S3_ENDPOINT_URL`` unset.
+* S3-compatible: also set ``ALIGNSAR_S3_ENDPOINT_URL`` (e.g. ``http://127.0.0.1:4566``
+  for LocalStack) and ``ALIGNSAR_S3_ACCESS_KEY`` / ``ALIGNSAR_S3_SECRET_KEY``.
+* Local folder: ``ALIGNSAR_STORAGE_ROOT=/data/alignsar`` (or ``file:///...``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def _config_file() -> Path | None:
+    name = os.environ.get("ALIGNSAR_CONFIG")
+    if name:
+        p = Path(name)
+        if not p.is_file():
+            raise FileNotFoundError(f"ALIGNSAR_CONFIG={name}: no such file")
+        return p
+    p = Path("alignsar.toml")
+    return p if p.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Pipeline configuration. Every field is also ``ALIGNSAR_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ALIGNSAR_", extra="forbid")
+
+    storage_root: str = Field(
+        "./alignsar-output",
+        description="Root URL of all outputs: s3://bucket/prefix, file:// or a local path.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint for S3-compatible servers; unset for AWS S3.")
+    s3_access_key: str | None = Field(None, description="S3 access key (else the AWS chain).")
+    s3_secret_key: str | None = Field(None, description="S3 secret key.")
+    s3_region: str | None = Field(None, description="S3 region name, e.g. eu-central-1.")
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra fsspec options merged into every filesystem (JSON in the env).",
+    )
+    dask_address: str | None = Field(
+        None, description="Dask scheduler address (tcp://host:8786); unset = local cluster.")
+    dask_workers: int = Field(2, ge=1, description="Workers of the local Dask cluster.")
+    dask_threads_per_worker: int = Field(1, ge=1, description="Threads per local worker.")
+    tile_size: tuple[int, int] = Field(
+        (512, 4096),
+        description="Tile (azimuth lines, range samples); Zarr chunks align with it.",
+    )
+
+    @field_validator("tile_size", mode="before")
+    @classmethod
+    def _parse_tile(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.replace("x", ",").strip("()[] ")
+            return tuple(int(x) for x in v.split(","))
+        return v
+
+    @field_validator("tile_size")
+    @classmethod
+    def _check_tile(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 16:
+            raise ValueError(f"tile_size {v}: each side must be at least 16 pixels")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    # ----------------------------------------------------------------------------
+    def storage_options_for(self, url: str) -> dict[str, Any]:
+        """fsspec options for ``url``: S3 endpoint/credentials for s3://, else extras."""
+        opts: dict[str, Any] = {}
+        if url.startswith(("s3://", "s3a://")):
+            if self.s3_access_key:
+                opts["key"] = self.s3_access_key
+            if self.s3_secret_key:
+                opts["secret"] = self.s3_secret_key
+            client: dict[str, Any] = {}
+            if self.s3_endpoint_url:
+                client["endpoint_url"] = self.s3_endpoint_url
+            if self.s3_region:
+                client["region_name"] = self.s3_region
+            if client:
+                opts["client_kwargs"] = client
+        extra = dict(self.storage_options)
+        if "client_kwargs" in extra and "client_kwargs" in opts:
+            opts["client_kwargs"] = {**opts["client_kwargs"], **extra.pop("client_kwargs")}
+        opts.update(extra)
+        return opts
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings without secrets, for logs and provenance."""
+        d = self.model_dump()
+        if d.get("s3_secret_key"):
+            d["s3_secret_key"] = "***"
+        d["storage_options"] = {k: ("***" if "secret" in k or "token" in k else v)
+                                for k, v in d["storage_options"].items()}
+        return d
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads ``[alignsar]`` (or top-level keys) from the TOML config file."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = _config_file()
+        if path is None:
+            return {}
+        data = tomllib.loads(path.read_text())
+        data = data.get("alignsar", data)
+        unknown = set(data) - set(Settings.model_fields)
+        if unknown:
+            raise ValueError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(Settings.model_fields)}")
+        if isinstance(data.get("storage_options"), str):
+            data["storage_options"] = json.loads(data["storage_options"])
+        return data
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Current settings; keyword arguments override environment and file."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
