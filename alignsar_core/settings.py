@@ -21,10 +21,10 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 def _config_file() -> Path | None:
@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         None, description="Dask scheduler address (tcp://host:8786); unset = local cluster.")
     dask_workers: int = Field(2, ge=1, description="Workers of the local Dask cluster.")
     dask_threads_per_worker: int = Field(1, ge=1, description="Threads per local worker.")
-    tile_size: tuple[int, int] = Field(
+    tile_size: Annotated[tuple[int, int], NoDecode] = Field(
         (512, 4096),
         description="Tile (azimuth lines, range samples); Zarr chunks align with it.",
     )
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     @field_validator("tile_size", mode="before")
     @classmethod
     def _parse_tile(cls, v: Any) -> Any:
-        if isinstance(v, str):
+        if isinstance(v, str):  # "512,4096", "512x4096" or "[512, 4096]"
             v = v.replace("x", ",").strip("()[] ")
             return tuple(int(x) for x in v.split(","))
         return v

@@ -1,0 +1,133 @@
+"""The ``build_dataset`` flow: SLC products in object storage -> Zarr stores -> STAC.
+
+Fan-out: one ``scan-product`` task per product, then one ``calibrate-burst`` task
+per burst (all polarisations of the burst in one task), executed on Dask (a local
+cluster by default, any scheduler via ``ALIGNSAR_DASK_ADDRESS``). A bad product or
+burst fails on its own: the others finish, their outputs are published, and the
+flow ends Failed with a message that names every failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.states import Completed, Failed
+
+from alignsar_core.settings import Settings, get_settings
+from tasks.burst_tasks import calibrate_burst, list_products, publish_stac, scan_product
+
+DEFAULT_COLLECTION = "alignsar-s1-bursts"
+
+
+@dataclasses.dataclass
+class BuildSummary:
+    """What a run produced and what failed; also the flow's return value."""
+
+    input_url: str
+    storage_root: str
+    stores: list[str]
+    skipped: list[str]
+    stac_collection: str | None
+    failures: dict[str, str]  # product URL or burst acquisition id -> error
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@flow(name="build-dataset", log_prints=True)
+def build_dataset(
+    input_url: str,
+    storage_root: str | None = None,
+    collection_id: str = DEFAULT_COLLECTION,
+    settings: Settings | None = None,
+):
+    """Build the dataset for every Sentinel-1 product under ``input_url``.
+
+    Returns a Completed state holding a BuildSummary, or a Failed state holding
+    the same summary when any product or burst failed.
+    """
+    settings = settings or get_settings()
+    if storage_root:
+        settings = settings.model_copy(update={"storage_root": storage_root})
+    logger = get_run_logger()
+    logger.info("input %s -> output %s", input_url, settings.storage_root)
+
+    product_urls = list_products(input_url, settings)
+    scans = scan_product.map(product_urls, settings=settings)
+
+    failures: dict[str, str] = {}
+    bursts = []
+    for url, fut in zip(product_urls, scans):
+        fut.wait()
+        if fut.state.is_completed():
+            bursts.extend(fut.result())
+        else:
+            failures[url] = _error_text(fut)
+            logger.error("product failed: %s", failures[url])
+
+    calibrations = calibrate_burst.map(bursts, settings=settings) if bursts else []
+    results = []
+    for burst, fut in zip(bursts, calibrations):
+        fut.wait()
+        if fut.state.is_completed():
+            results.append(fut.result())
+        else:
+            failures[burst.acquisition_id] = _error_text(fut)
+            logger.error("burst failed: %s: %s", burst.acquisition_id, failures[burst.acquisition_id])
+
+    stac_url = publish_stac(results, settings, collection_id) if results else None
+    summary = BuildSummary(
+        input_url=input_url,
+        storage_root=settings.storage_root,
+        stores=[r.store_url for r in results],
+        skipped=[r.store_url for r in results if r.skipped],
+        stac_collection=stac_url,
+        failures=failures,
+    )
+    logger.info("%d burst store(s) ready (%d kept from earlier runs), %d failure(s)",
+                len(results), len(summary.skipped), len(failures))
+    if failures:
+        return Failed(message=f"{len(failures)} failure(s): " + "; ".join(
+            f"{k}: {v}" for k, v in failures.items()), data=summary)
+    return Completed(message=f"{len(results)} burst store(s)", data=summary)
+
+
+def _error_text(fut) -> str:
+    try:
+        fut.result()
+    except Exception as exc:  # the task's own exception, re-raised by Prefect
+        return f"{type(exc).__name__}: {exc}"
+    return fut.state.message or "failed"
+
+
+def make_task_runner(settings: Settings):
+    """Dask task runner: the configured scheduler, or a local cluster."""
+    from prefect_dask import DaskTaskRunner
+
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    return DaskTaskRunner(cluster_kwargs={
+        "n_workers": settings.dask_workers,
+        "threads_per_worker": settings.dask_threads_per_worker,
+        "processes": True,
+        "dashboard_address": None,
+        "host": "127.0.0.1",
+    })
+
+
+def run_build_dataset(input_url: str, settings: Settings | None = None,
+                      collection_id: str = DEFAULT_COLLECTION) -> tuple[BuildSummary, bool]:
+    """Run the flow on the configured Dask runner; returns (summary, success).
+
+    Scripts that call this must do so under ``if __name__ == "__main__":`` because the
+    local Dask cluster starts worker processes.
+    """
+    settings = settings or get_settings()
+    f = build_dataset.with_options(task_runner=make_task_runner(settings))
+    state = f(input_url, settings=settings, collection_id=collection_id, return_state=True)
+    summary = state.result(raise_on_failure=False)
+    if isinstance(summary, BaseException):
+        raise summary
+    return summary, state.is_completed()

@@ -1,0 +1,51 @@
+import pytest
+
+from alignsar_core.settings import Settings, get_settings
+
+
+def test_env_prefix_and_s3_options(monkeypatch):
+    monkeypatch.setenv("ALIGNSAR_STORAGE_ROOT", "s3://bucket/prefix")
+    monkeypatch.setenv("ALIGNSAR_S3_ENDPOINT_URL", "http://127.0.0.1:9999")
+    monkeypatch.setenv("ALIGNSAR_S3_ACCESS_KEY", "ak")
+    monkeypatch.setenv("ALIGNSAR_S3_SECRET_KEY", "sk")
+    monkeypatch.setenv("ALIGNSAR_TILE_SIZE", "256,1024")
+    monkeypatch.setenv("ALIGNSAR_STORAGE_OPTIONS", '{"default_block_size": 1048576}')
+    s = get_settings()
+    assert s.storage_root == "s3://bucket/prefix" and s.tile_size == (256, 1024)
+    opts = s.storage_options_for("s3://bucket/x")
+    assert opts == {"key": "ak", "secret": "sk", "client_kwargs": {"endpoint_url": "http://127.0.0.1:9999"},
+                    "default_block_size": 1048576}
+    assert s.storage_options_for("/local/path") == {"default_block_size": 1048576}
+    assert s.public_dict()["s3_secret_key"] == "***"
+
+
+def test_aws_by_configuration_alone(monkeypatch):
+    for k in ("ALIGNSAR_S3_ENDPOINT_URL", "ALIGNSAR_S3_ACCESS_KEY", "ALIGNSAR_S3_SECRET_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("ALIGNSAR_S3_REGION", "eu-central-1")
+    # no endpoint, no keys: s3fs falls back to the AWS credential chain and the real endpoint
+    assert Settings().storage_options_for("s3://b/p") == {"client_kwargs": {"region_name": "eu-central-1"}}
+
+
+def test_config_file_and_precedence(tmp_path, monkeypatch):
+    cfg = tmp_path / "alignsar.toml"
+    cfg.write_text('[alignsar]\nstorage_root = "s3://from-file/x"\ntile_size = [128, 512]\ndask_workers = 3\n')
+    monkeypatch.setenv("ALIGNSAR_CONFIG", str(cfg))
+    monkeypatch.delenv("ALIGNSAR_STORAGE_ROOT", raising=False)
+    s = get_settings()
+    assert (s.storage_root, s.tile_size, s.dask_workers) == ("s3://from-file/x", (128, 512), 3)
+    monkeypatch.setenv("ALIGNSAR_DASK_WORKERS", "5")
+    assert get_settings().dask_workers == 5  # environment beats the file
+    assert get_settings(dask_workers=1).dask_workers == 1  # explicit beats both
+
+
+def test_bad_settings_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALIGNSAR_TILE_SIZE", "4,4")
+    with pytest.raises(ValueError, match="at least 16"):
+        get_settings()
+    monkeypatch.delenv("ALIGNSAR_TILE_SIZE")
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('storage_rot = "typo"\n')
+    monkeypatch.setenv("ALIGNSAR_CONFIG", str(cfg))
+    with pytest.raises(ValueError, match="unknown settings"):
+        get_settings()
