@@ -107,6 +107,10 @@ class Settings(BaseSettings):
                 client["region_name"] = self.s3_region
             if client:
                 opts["client_kwargs"] = client
+            if self.s3_endpoint_url:
+                # S3-compatible servers (SeaweedFS, MinIO, LocalStack) on an IP or
+                # localhost endpoint need path-style URLs: no per-bucket DNS names.
+                opts["config_kwargs"] = {"s3": {"addressing_style": "path"}}
         extra = dict(self.storage_options)
         if "client_kwargs" in extra and "client_kwargs" in opts:
             opts["client_kwargs"] = {**opts["client_kwargs"], **extra.pop("client_kwargs")}

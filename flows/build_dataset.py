@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, unmapped
 from prefect.states import Completed, Failed
 
 from alignsar_core.settings import Settings, get_settings
@@ -55,7 +55,7 @@ def build_dataset(
     logger.info("input %s -> output %s", input_url, settings.storage_root)
 
     product_urls = list_products(input_url, settings)
-    scans = scan_product.map(product_urls, settings=settings)
+    scans = scan_product.map(product_urls, settings=unmapped(settings))
 
     failures: dict[str, str] = {}
     bursts = []
@@ -67,7 +67,7 @@ def build_dataset(
             failures[url] = _error_text(fut)
             logger.error("product failed: %s", failures[url])
 
-    calibrations = calibrate_burst.map(bursts, settings=settings) if bursts else []
+    calibrations = calibrate_burst.map(bursts, settings=unmapped(settings)) if bursts else []
     results = []
     for burst, fut in zip(bursts, calibrations):
         fut.wait()

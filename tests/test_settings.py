@@ -14,7 +14,7 @@ def test_env_prefix_and_s3_options(monkeypatch):
     assert s.storage_root == "s3://bucket/prefix" and s.tile_size == (256, 1024)
     opts = s.storage_options_for("s3://bucket/x")
     assert opts == {"key": "ak", "secret": "sk", "client_kwargs": {"endpoint_url": "http://127.0.0.1:9999"},
-                    "default_block_size": 1048576}
+                    "config_kwargs": {"s3": {"addressing_style": "path"}}, "default_block_size": 1048576}
     assert s.storage_options_for("/local/path") == {"default_block_size": 1048576}
     assert s.public_dict()["s3_secret_key"] == "***"
 

@@ -41,6 +41,9 @@ class ProductError(RuntimeError):
         self.problem = problem
         super().__init__(f"{product_url}: {problem}")
 
+    def __reduce__(self):  # picklable across Dask workers
+        return (type(self), (self.product_url, self.problem))
+
 
 @dataclasses.dataclass
 class OpenedProduct:
