@@ -66,7 +66,7 @@ def burst_template(burst: BurstInfo) -> xr.Dataset:
     slant_range_time = burst.slant_range_time + np.arange(burst.samples) / burst.range_sampling_rate
     shape = (len(pols), burst.lines, burst.samples)
     coords = {
-        "polarisation": ("polarisation", np.array(pols, dtype="<U2"), {"long_name": "transmit/receive polarisation"}),
+        "polarisation": ("polarisation", np.array(pols, dtype=object), {"long_name": "transmit/receive polarisation"}),
         "azimuth_time": ("azimuth", azimuth_time, {"long_name": "zero-Doppler azimuth time of the line (UTC)"}),
         "slant_range_time": ("range", slant_range_time, {"units": "s", "long_name": "two-way slant range time"}),
         "line": ("azimuth", np.arange(burst.lines, dtype=np.int32) + burst.line_offset,
@@ -130,9 +130,13 @@ def calibrate_burst_to_zarr(
         idx, w = lut.line_weights(lines)
         luts[pol] = (lut.rows_at_pixels(samples), idx, w)
         try:
-            layouts[pol] = tiff_layout(product.fs, product.measurement_path(burst.swath, pol))
+            layouts[pol] = layout = tiff_layout(product.fs, product.measurement_path(burst.swath, pol))
         except Exception as exc:
             raise ProductError(product.url, f"{burst.swath}/{pol}: measurement TIFF unreadable ({type(exc).__name__}: {exc})") from exc
+        last_row = burst.line_offset + burst.lines - 1
+        if last_row >= layout.height or layout.row_end(last_row) > layout.file_size:
+            raise ProductError(product.url, f"{burst.swath}/{pol}: measurement TIFF truncated "
+                               f"({layout.file_size} bytes; burst {burst.burst_index} needs rows up to {last_row})")
 
     valid_rows = np.zeros(burst.lines, dtype=bool)
     valid_rows[burst.valid_first_line: burst.valid_last_line + 1] = True

@@ -10,6 +10,7 @@ flow ends Failed with a message that names every failure.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 from prefect import flow, get_run_logger, unmapped
@@ -117,6 +118,26 @@ def make_task_runner(settings: Settings):
     })
 
 
+def share_prefect_api() -> None:
+    """Give Dask worker processes the flow's Prefect API.
+
+    With no server configured, Prefect starts a temporary local API server per
+    process; every worker process of a local cluster would start its own (about 3 s
+    each, and their task runs would not be seen by the flow's API). Starting it here
+    and exporting ``PREFECT_API_URL`` before the cluster spawns its workers makes all
+    of them report to one API. With a configured server (deployments) nothing changes.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+
+
 def run_build_dataset(input_url: str, settings: Settings | None = None,
                       collection_id: str = DEFAULT_COLLECTION) -> tuple[BuildSummary, bool]:
     """Run the flow on the configured Dask runner; returns (summary, success).
@@ -125,6 +146,7 @@ def run_build_dataset(input_url: str, settings: Settings | None = None,
     local Dask cluster starts worker processes.
     """
     settings = settings or get_settings()
+    share_prefect_api()
     f = build_dataset.with_options(task_runner=make_task_runner(settings))
     state = f(input_url, settings=settings, collection_id=collection_id, return_state=True)
     summary = state.result(raise_on_failure=False)

@@ -15,14 +15,15 @@ from alignsar_core.ingest import BurstResult, calibrate_burst_to_zarr
 from alignsar_core.products.model import BurstInfo
 from alignsar_core.products.sentinel1 import ProductError, list_bursts, open_product
 from alignsar_core.settings import Settings
-from alignsar_core.products.discovery import list_product_urls
+from alignsar_core.products.discovery import InputError, list_product_urls
 
 
 def _transient_only(task, task_run, state) -> bool:
     """Retry only errors that can go away: not bad input, not programming errors."""
     try:
         state.result()
-    except (ProductError, ValueError, TypeError, KeyError, PermissionError, FileNotFoundError):
+    except (ProductError, InputError, ValueError, TypeError, KeyError, PermissionError,
+            FileNotFoundError):
         return False
     except Exception:
         return True

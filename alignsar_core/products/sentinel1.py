@@ -20,6 +20,8 @@ back to tifffile decoding of the burst's strips.
 from __future__ import annotations
 
 import dataclasses
+import struct
+import zipfile
 import posixpath
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -56,6 +58,8 @@ class OpenedProduct:
     attrs: dict[str, Any]  # manifest-level metadata (xarray-sentinel)
     groups: dict[str, list[str]]  # e.g. "IW1/VV" -> [measurement, annotation]
     missing: dict[str, str] = dataclasses.field(default_factory=dict)  # group -> why
+    # for zip products: the filesystem and path of the zip object itself
+    container: tuple[fsspec.AbstractFileSystem, str] | None = None
 
     def swath_pols(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -85,6 +89,26 @@ class OpenedProduct:
     def measurement_path(self, swath: str, pol: str) -> str:
         return self.groups[f"{swath}/{pol}"][0]
 
+    def byte_source(self, path: str) -> tuple[fsspec.AbstractFileSystem, str, int]:
+        """(filesystem, path, offset) where the bytes of ``path`` can be range-read.
+
+        For a zip product whose member is stored uncompressed (as in ESA zips) this is
+        the zip object itself at the member's data offset, so a burst read is one
+        ranged GET of the zip in object storage. (Python 3.11's zipfile emulates
+        seeking in a member by reading and discarding everything before it.)
+        """
+        if self.container is None:
+            return self.fs, path, 0
+        info = self.fs.zip.getinfo(path)
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise ValueError(f"{path} is compressed inside the zip")
+        outer_fs, outer_path = self.container
+        header = outer_fs.cat_file(outer_path, start=info.header_offset, end=info.header_offset + 30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise ProductError(self.url, f"corrupt zip: bad local header for {path}")
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        return outer_fs, outer_path, info.header_offset + 30 + name_len + extra_len
+
 
 def _pol_order(pol: str) -> tuple[int, str]:
     # co-pol first (VV, HH), then cross-pol: the usual order for dual-pol stacks
@@ -111,8 +135,9 @@ def open_product(
     storage_options = dict(storage_options or {})
     url = url.rstrip("/")
     try:
+        container = None
         if url.lower().endswith(".zip"):
-            fs, safe_path = _open_zip(url, storage_options)
+            fs, safe_path, container = _open_zip(url, storage_options)
         else:
             fs, _, paths = fsspec.get_fs_token_paths(url, storage_options=storage_options)
             safe_path = paths[0]
@@ -161,7 +186,7 @@ def open_product(
         for sub in [k for k in groups if k == g or k.startswith(g + "/")]:
             del groups[sub]
     return OpenedProduct(url=url, fs=fs, safe_path=safe_path, name=name, attrs=attrs,
-                         groups=groups, missing=missing)
+                         groups=groups, missing=missing, container=container)
 
 
 def _open_zip(url: str, storage_options: dict[str, Any]):
@@ -178,7 +203,7 @@ def _open_zip(url: str, storage_options: dict[str, Any]):
     tops = [p for p in fs.ls("", detail=False) if p.rstrip("/").endswith(".SAFE")]
     if len(tops) != 1:
         raise ProductError(url, f"zip must hold exactly one .SAFE folder, found {tops}")
-    return fs, tops[0].rstrip("/")
+    return fs, tops[0].rstrip("/"), (outer, path)
 
 
 # --------------------------------------------------------------------------------------
@@ -390,11 +415,18 @@ class TiffLayout:
     row_bytes: np.ndarray
     rows_per_strip: int
     compression: int
+    file_size: int
+
+    def row_end(self, row: int) -> int:
+        """Byte just past the strip holding ``row``."""
+        s = row // self.rows_per_strip
+        return int(self.row_offsets[s] + self.row_bytes[s])
 
 
 def tiff_layout(fs: fsspec.AbstractFileSystem, path: str) -> TiffLayout:
     """Read only the TIFF header and strip tables (a few hundred kB at most)."""
     with fs.open(path, "rb", block_size=2**20, cache_type="readahead") as f:
+        file_size = int(f.size)
         with tifffile.TiffFile(f) as tif:
             page = tif.pages[0]
             offsets = np.asarray(page.dataoffsets, dtype=np.int64)
@@ -410,7 +442,7 @@ def tiff_layout(fs: fsspec.AbstractFileSystem, path: str) -> TiffLayout:
             return TiffLayout(width=width, height=height, contiguous_rows=contiguous,
                               row_offsets=offsets, row_bytes=counts,
                               rows_per_strip=int(page.rowsperstrip),
-                              compression=int(page.compression))
+                              compression=int(page.compression), file_size=file_size)
 
 
 def cint16_to_complex64(raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -448,7 +480,11 @@ def read_burst_lines(
     if layout.contiguous_rows:
         start = int(layout.row_offsets[r0 // layout.rows_per_strip]) + (r0 % layout.rows_per_strip) * layout.width * 4
         nbytes = n * layout.width * 4
-        raw = product.fs.cat_file(path, start=start, end=start + nbytes)
+        try:
+            src_fs, src_path, base = product.byte_source(path)
+        except ValueError:  # compressed zip member: read through the zip filesystem
+            src_fs, src_path, base = product.fs, path, 0
+        raw = src_fs.cat_file(src_path, start=base + start, end=base + start + nbytes)
         if len(raw) != nbytes:
             raise ProductError(product.url, f"{burst.swath}/{pol}: short read ({len(raw)} of {nbytes} bytes; truncated measurement?)")
         return cint16_to_complex64(np.frombuffer(raw, dtype=np.uint8).reshape(n, layout.width * 4))
