@@ -81,8 +81,8 @@ def _linear_weights(xp: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 @numba.njit(parallel=True, fastmath=False, cache=True)
-def _calibrate_kernel(dn, rows, idx, w, valid_rows, vs0, vs1, out_lin, out_db):
-    n, m = dn.shape
+def _calibrate_kernel(pairs, rows, idx, w, valid_rows, vs0, vs1, out_lin, out_db):
+    n, m = out_lin.shape
     for i in numba.prange(n):
         if not valid_rows[i]:
             for j in range(m):
@@ -97,8 +97,9 @@ def _calibrate_kernel(dn, rows, idx, w, valid_rows, vs0, vs1, out_lin, out_db):
                 out_db[i, j] = np.nan
                 continue
             a = (1.0 - wi) * rows[k, j] + wi * rows[k + 1, j]
-            z = dn[i, j]
-            p = (z.real * z.real + z.imag * z.imag) / (a * a)
+            re = np.float32(pairs[i, 2 * j])
+            im = np.float32(pairs[i, 2 * j + 1])
+            p = (re * re + im * im) / (a * a)
             out_lin[i, j] = p
             out_db[i, j] = 10.0 * np.log10(p) if p > 0.0 else np.nan
 
@@ -111,7 +112,11 @@ def calibrate_block(
     valid_rows: np.ndarray | None = None,
     valid_samples: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated intensity (linear, dB) of a block of complex DNs.
+    """Calibrated intensity (linear, dB) of a block of DNs.
+
+    ``dn`` is complex (lines, samples) or interleaved (re, im) pairs of shape
+    (lines, 2 * samples), int16 as read from the file or float32; pairs avoid
+    converting CInt16 to complex64 before the kernel.
 
     ``lut_rows`` comes from ``CalibrationLut.rows_at_pixels`` for the block's
     samples, ``line_idx/line_w`` from ``CalibrationLut.line_weights`` for its lines.
@@ -119,13 +124,15 @@ def calibrate_block(
     zero intensities (no data) come out as NaN in dB; outside the valid area both
     outputs are NaN.
     """
-    n, m = dn.shape
+    if np.iscomplexobj(dn):
+        dn = np.ascontiguousarray(dn, dtype=np.complex64).view(np.float32)
+    n, m = dn.shape[0], dn.shape[1] // 2
     if valid_rows is None:
         valid_rows = np.ones(n, dtype=np.bool_)
     vs0, vs1 = valid_samples if valid_samples is not None else (0, m - 1)
     out_lin = np.empty((n, m), dtype=np.float32)
     out_db = np.empty((n, m), dtype=np.float32)
-    _calibrate_kernel(np.ascontiguousarray(dn, dtype=np.complex64),
+    _calibrate_kernel(np.ascontiguousarray(dn),
                       np.ascontiguousarray(lut_rows, dtype=np.float32),
                       np.ascontiguousarray(line_idx, dtype=np.int64),
                       np.ascontiguousarray(line_w, dtype=np.float32),

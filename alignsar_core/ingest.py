@@ -21,7 +21,7 @@ import xarray as xr
 from . import __version__, store
 from .calibration import CalibrationLut, calibrate_block
 from .products.model import BurstInfo
-from .products.sentinel1 import OpenedProduct, ProductError, open_product, read_burst_lines, tiff_layout
+from .products.sentinel1 import OpenedProduct, ProductError, open_product, read_burst_pairs, tiff_layout
 
 SIGMA0_ATTRS = {
     "sigma0": {
@@ -94,6 +94,11 @@ def burst_template(burst: BurstInfo) -> xr.Dataset:
     return ds
 
 
+def _write_row(arrays, ip: int, rows: slice, lin: np.ndarray, db: np.ndarray) -> None:
+    arrays["sigma0"][ip, rows, :] = lin
+    arrays["sigma0_db"][ip, rows, :] = db
+
+
 def calibrate_burst_to_zarr(
     burst: BurstInfo,
     out_url: str,
@@ -156,23 +161,31 @@ def calibrate_burst_to_zarr(
 
         def read(job):
             r, _, pol = job
-            return read_burst_lines(product, burst, pol, r.start, r.stop, layout=layouts[pol])
+            return read_burst_pairs(product, burst, pol, r.start, r.stop, layout=layouts[pol])
 
-        with cf.ThreadPoolExecutor(max_workers=2) as pool:
-            # keep at most two reads in flight ahead of the calibration/write
-            pending = [pool.submit(read, j) for j in jobs[:2]]
+        # Three stages overlap: reads run ahead (2 in flight), the kernel runs here,
+        # and region writes drain in the background (2 in flight), so the object
+        # store is kept busy in both directions while the CPU calibrates.
+        with cf.ThreadPoolExecutor(max_workers=2) as readers, \
+                cf.ThreadPoolExecutor(max_workers=2) as writers:
+            pending = [readers.submit(read, j) for j in jobs[:2]]
+            writes: list[cf.Future] = []
             for k, job in enumerate(jobs):
                 dn = pending.pop(0).result()
                 if k + 2 < len(jobs):
-                    pending.append(pool.submit(read, jobs[k + 2]))
+                    pending.append(readers.submit(read, jobs[k + 2]))
                 r, ip, pol = job
-                bytes_read += dn.size * 4
+                bytes_read += dn.size * 2  # CInt16 bytes: 2 per (re or im) value
                 rows_lut, idx, w = luts[pol]
                 lin, db = calibrate_block(dn, rows_lut, idx[r], w[r], valid_rows[r], valid_samples)
-                arrays["sigma0"][ip, r, :] = lin
-                arrays["sigma0_db"][ip, r, :] = db
+                del dn
+                while len(writes) >= 2:
+                    writes.pop(0).result()
+                writes.append(writers.submit(_write_row, arrays, ip, r, lin, db))
                 if progress:
                     progress(k + 1, len(jobs))
+            for f in writes:
+                f.result()
         store.mark_complete(group, {"bytes_read": bytes_read})
     except BaseException:
         store.remove(out_url, storage_options_out)

@@ -7,7 +7,13 @@ import xarray_sentinel
 
 from alignsar_core import store
 from alignsar_core.ingest import calibrate_burst_to_zarr
-from alignsar_core.products.sentinel1 import ProductError, list_bursts, open_product, read_burst_lines
+from alignsar_core.products.sentinel1 import (
+    ProductError,
+    list_bursts,
+    open_product,
+    read_burst_lines,
+    read_burst_pairs,
+)
 from alignsar_core.simulate import simulate_product
 
 from ._shared import needs_shared
@@ -94,9 +100,9 @@ def test_failed_write_leaves_nothing(products, tmp_path, monkeypatch):
         calls.append(1)
         if len(calls) == 3:
             raise OSError("disk on fire")
-        return read_burst_lines(*args, **kwargs)
+        return read_burst_pairs(*args, **kwargs)
 
-    monkeypatch.setattr("alignsar_core.ingest.read_burst_lines", broken)
+    monkeypatch.setattr("alignsar_core.ingest.read_burst_pairs", broken)
     with pytest.raises(OSError, match="disk on fire"):
         calibrate_burst_to_zarr(burst, out, tile_size=(300, 512), product=product)
     assert not (tmp_path / "fail.zarr").exists() and not store.is_complete(out)
