@@ -10,6 +10,7 @@ flow ends Failed with a message that names every failure.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import Any
 
@@ -32,6 +33,7 @@ class BuildSummary:
     skipped: list[str]
     stac_collection: str | None
     failures: dict[str, str]  # product URL or burst acquisition id -> error
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # store -> task work
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -86,6 +88,7 @@ def build_dataset(
         skipped=[r.store_url for r in results if r.skipped],
         stac_collection=stac_url,
         failures=failures,
+        seconds={r.store_url: round(r.seconds, 3) for r in results},
     )
     logger.info("%d burst store(s) ready (%d kept from earlier runs), %d failure(s)",
                 len(results), len(summary.skipped), len(failures))
@@ -107,6 +110,9 @@ def make_task_runner(settings: Settings):
     """Dask task runner: the configured scheduler, or a local cluster."""
     from prefect_dask import DaskTaskRunner
 
+    # the cluster's own start/stop chatter is not news for a pipeline user
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
     return DaskTaskRunner(cluster_kwargs={
