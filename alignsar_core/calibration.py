@@ -58,11 +58,14 @@ class CalibrationLut:
         idx, w = _linear_weights(self.lines, lines)
         return idx.astype(np.int64), w.astype(np.float32)
 
-    def interpolate(self, lines: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-        """Full bilinear LUT A(line, pixel) as float32 (for tests and small areas)."""
-        rows = self.rows_at_pixels(pixels)
+    def blend_rows(self, rows: np.ndarray, lines: np.ndarray) -> np.ndarray:
+        """Interpolate in line between vectors already interpolated in pixel (``rows``)."""
         i, w = self.line_weights(lines)
         return (1.0 - w)[:, None] * rows[i] + w[:, None] * rows[i + 1]
+
+    def interpolate(self, lines: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """Full bilinear LUT A(line, pixel) as float32 (for tests and small areas)."""
+        return self.blend_rows(self.rows_at_pixels(pixels), lines)
 
 
 def _linear_weights(xp: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -147,6 +147,16 @@ class _TomlSource(PydanticBaseSettingsSource):
         return data
 
 
+def shared_data_dir() -> Path:
+    """The read-only shared data (``../shared/data`` beside the checkout, or
+    ``$ALIGNSAR_SHARED_DATA``): the real Sentinel-1 template and the STAC schemas.
+    It is read in place, never copied into the project."""
+    env = os.environ.get("ALIGNSAR_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
 def get_settings(**overrides: Any) -> Settings:
     """Current settings; keyword arguments override environment and file."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})

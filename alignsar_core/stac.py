@@ -61,6 +61,7 @@ from stactools.core.utils.antimeridian import Strategy, fix_item
 
 from . import __version__
 from .products.model import BurstInfo
+from .settings import shared_data_dir
 
 __all__ = [
     "ZARR_MEDIA_TYPE", "EXTENSION_SCHEMAS", "ZarrAsset", "burst_item", "make_collection",
@@ -622,16 +623,6 @@ def publish_bursts(results: Iterable[Any], catalog_url: str, *, collection_id: s
 
 class SchemaNotAvailableOffline(LookupError):
     """A schema URL that neither pystac nor the shared schema folder holds."""
-
-
-def shared_data_dir() -> Path:
-    """``$ALIGNSAR_SHARED_DATA``, else ``shared/data`` beside the project checkout."""
-    env = os.environ.get("ALIGNSAR_SHARED_DATA")
-    if env:
-        return Path(env)
-    from . import __file__ as pkg_file
-
-    return Path(pkg_file).resolve().parents[1].parent / "shared" / "data"
 
 
 _EXT_URL = re.compile(r"^https://stac-extensions\.github\.io/(?P<name>[A-Za-z0-9_.-]+)/"

@@ -1,15 +1,14 @@
 """Simulated Sentinel-1 products with known ground truth (see ``product``)."""
 
+from ..settings import shared_data_dir
 from .product import (
     PATCH_LINES,
     PATCH_SAMPLES,
     TEMPLATE_PRODUCT,
     SimulatedProduct,
-    SparseLut,
     default_patch_class,
     default_sigma0,
     default_template,
-    shared_data_dir,
     simulate_product,
 )
 
@@ -18,7 +17,6 @@ __all__ = [
     "PATCH_SAMPLES",
     "TEMPLATE_PRODUCT",
     "SimulatedProduct",
-    "SparseLut",
     "default_patch_class",
     "default_sigma0",
     "default_template",

@@ -78,7 +78,8 @@ from rasterio.control import GroundControlPoint
 from rasterio.windows import Window
 from xarray_sentinel import esa_safe
 
-import alignsar_core
+from ..calibration import CalibrationLut
+from ..settings import shared_data_dir
 
 #: The real product used as geometry template by default (in the shared data folder).
 TEMPLATE_PRODUCT = "S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4.SAFE"
@@ -120,15 +121,6 @@ _ID_PREFIX = {"annotation": "product", "calibration": "calibration", "noise": "n
 
 # --------------------------------------------------------------------------------------
 # Public API
-
-
-def shared_data_dir() -> Path:
-    """The read-only shared data folder: ``$ALIGNSAR_SHARED_DATA`` if set, else
-    ``../shared/data`` beside the repository checkout."""
-    env = os.environ.get("ALIGNSAR_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(alignsar_core.__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def default_template() -> Path:
@@ -178,28 +170,6 @@ def _on_grid(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarra
     return table[x - lo]
 
 
-@dataclasses.dataclass(frozen=True)
-class SparseLut:
-    """A calibration LUT on its sparse grid: values[i, j] at (lines[i], pixels[j]).
-
-    Lines and pixels are those of the written product (lines re-based to its first
-    line, so they may be negative or beyond the last line).
-    """
-
-    lines: np.ndarray  # (L,) int
-    pixels: np.ndarray  # (P,) int
-    values: np.ndarray  # (L, P) float64
-
-    def rows_at(self, samples: np.ndarray) -> np.ndarray:
-        """Every LUT vector linearly interpolated in pixel to ``samples``: (L, S)."""
-        j, w = _linear_weights(self.pixels, samples)
-        return (1.0 - w) * self.values[:, j] + w * self.values[:, j + 1]
-
-    def interpolate(self, lines: np.ndarray, samples: np.ndarray) -> np.ndarray:
-        """Bilinear A(line, sample) on the full (len(lines), len(samples)) grid."""
-        return _blend_rows(self.rows_at(samples), self.lines, lines)
-
-
 @dataclasses.dataclass
 class SimulatedProduct:
     """What ``simulate_product`` wrote, with the ground truth kept beside it.
@@ -229,7 +199,7 @@ class SimulatedProduct:
     files: dict[str, dict[str, str]]  # pol -> kind -> path relative to the SAFE folder
     sigma0_truth: dict[str, np.ndarray]  # pol -> (lines, n_samples) float32
     valid_mask: np.ndarray  # (lines, n_samples) bool
-    sigma_lut: dict[str, SparseLut]  # pol -> the sigmaNought LUT written (and used)
+    sigma_lut: dict[str, CalibrationLut]  # pol -> the sigmaNought LUT written (and used)
 
     @property
     def lines(self) -> int:
@@ -337,7 +307,7 @@ def simulate_product(
         stop_c = _compact_time(_shift_time(crop.last_line_time, date_shift_days))
 
         truth: dict[str, np.ndarray] = {}
-        luts: dict[str, SparseLut] = {}
+        luts: dict[str, CalibrationLut] = {}
         offsets: dict[str, list[int]] = {}
         files: dict[str, dict[str, str]] = {}
         written: dict[str, tuple[str, str]] = {}  # template href -> (new href, kind)
@@ -592,7 +562,7 @@ def _crop_annotation(root, crop: _Crop) -> list[GroundControlPoint]:
     return gcps
 
 
-def _crop_calibration(root, crop: _Crop) -> SparseLut:
+def _crop_calibration(root, crop: _Crop) -> CalibrationLut:
     """Crop the calibration vectors in place; return the sigmaNought LUT kept."""
     vlist = root.find("calibrationVectorList")
     vectors = vlist.findall("calibrationVector")
@@ -612,7 +582,7 @@ def _crop_calibration(root, crop: _Crop) -> SparseLut:
         kept_pixels = pixels[idx]
         values.append(np.array(v.findtext("sigmaNought").split(), dtype=np.float64))
     vlist.set("count", str(len(kept_lines)))
-    lut = SparseLut(np.array(kept_lines), kept_pixels, np.array(values))
+    lut = CalibrationLut("sigma0", np.array(kept_lines), np.asarray(kept_pixels), np.array(values, dtype=np.float64))
     if lut.lines[0] > 0 or lut.lines[-1] < crop.n_lines - 1 or lut.pixels[-1] < crop.n_samples - 1:
         raise ValueError("template calibration LUT does not cover the cropped product")
     return lut
@@ -669,21 +639,6 @@ def _set_header(root, crop: _Crop, orbit: int, datatake: int) -> None:
 # Pixels and measurement TIFF
 
 
-def _linear_weights(xp: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Left index into ascending ``xp`` and linear weight of the right neighbour."""
-    xp = np.asarray(xp, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
-    i = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, xp.size - 2)
-    return i, (x - xp[i]) / (xp[i + 1] - xp[i])
-
-
-def _blend_rows(rows: np.ndarray, row_lines: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """Linear interpolation in line between LUT rows already interpolated in pixel."""
-    i, w = _linear_weights(row_lines, lines)
-    w = w[:, None]
-    return (1.0 - w) * rows[i] + w * rows[i + 1]
-
-
 def _sigma0_function(spec: Sigma0Spec, pol: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     if spec is None:
         return lambda line, sample: default_sigma0(pol, line, sample)
@@ -694,7 +649,7 @@ def _sigma0_function(spec: Sigma0Spec, pol: str) -> Callable[[np.ndarray, np.nda
     return lambda line, sample: spec(pol, line, sample)
 
 
-def _pixel_blocks(pol: str, crop: _Crop, lut: SparseLut, valid: np.ndarray, sigma0: Sigma0Spec,
+def _pixel_blocks(pol: str, crop: _Crop, lut: CalibrationLut, valid: np.ndarray, sigma0: Sigma0Spec,
                   seed: int, truth: np.ndarray):
     """Yield (first product line, complex64 CInt16-valued block); fill ``truth``.
 
@@ -703,7 +658,7 @@ def _pixel_blocks(pol: str, crop: _Crop, lut: SparseLut, valid: np.ndarray, sigm
     """
     f = _sigma0_function(sigma0, pol)
     samples = np.arange(crop.n_samples)
-    lut_rows = lut.rows_at(samples)  # (L, S): LUT vectors interpolated in pixel once
+    lut_rows = lut.rows_at_pixels(samples)  # (L, S): LUT vectors interpolated in pixel once
     # ~1 M pixels per block: temporaries of a few MB stay in the allocator's heap
     # (large ones are mmap'ed and page-faulted afresh each time: 3x slower here).
     block = max(1, min(crop.lines_per_burst, 2**20 // crop.n_samples))
@@ -722,7 +677,7 @@ def _pixel_blocks(pol: str, crop: _Crop, lut: SparseLut, valid: np.ndarray, sigm
                 raise ValueError(f"sigma0 for {pol} must be finite and >= 0")
             s0 = np.where(valid[lines], s0, 0.0)
             truth[lines] = s0
-            amp = (np.sqrt(0.5 * s0) * _blend_rows(lut_rows, lut.lines, lines)).astype(np.float32)
+            amp = (np.sqrt(0.5 * s0) * lut.blend_rows(lut_rows, lines)).astype(np.float32)
             n = rng.standard_normal((b - a, 2 * crop.n_samples), dtype=np.float32)
             n.reshape(b - a, crop.n_samples, 2)[...] *= amp[:, :, None]  # (re, im) pairs
             np.rint(n, out=n)
