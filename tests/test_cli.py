@@ -45,3 +45,17 @@ def test_simulate_then_build_dataset_then_bad_input(tmp_path):
     bad = alignsar("run", "build-dataset", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out"))
     assert bad.returncode == 1
     assert "nowhere: no such folder" in bad.stderr
+
+
+def test_deployment_entrypoint_resolves():
+    import importlib
+    from pathlib import Path
+
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).parents[1] / "infra" / "prefect.yaml").read_text())
+    for dep in spec["deployments"]:
+        module_path, name = dep["entrypoint"].split(":")
+        module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
+        flow = getattr(module, name)
+        assert set(dep["parameters"]) <= set(flow.parameters.properties)
