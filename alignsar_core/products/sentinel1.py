@@ -247,6 +247,7 @@ class Annotation:
     radar_frequency: float
     range_pixel_spacing: float
     azimuth_pixel_spacing: float
+    azimuth_steering_rate: float  # deg/s (TOPS antenna steering)
     bursts: list[AnnotatedBurst]
     grid: dict[str, np.ndarray]  # geolocation grid: line, pixel, latitude, longitude, ...
 
@@ -301,6 +302,7 @@ class Annotation:
             radar_frequency=float(txt("generalAnnotation/productInformation/radarFrequency")),
             range_pixel_spacing=float(txt("imageAnnotation/imageInformation/rangePixelSpacing")),
             azimuth_pixel_spacing=float(txt("imageAnnotation/imageInformation/azimuthPixelSpacing")),
+            azimuth_steering_rate=float(txt("generalAnnotation/productInformation/azimuthSteeringRate")),
             bursts=bursts,
             grid=grid,
         )
