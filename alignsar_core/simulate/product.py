@@ -228,6 +228,8 @@ def simulate_product(
     template: str | os.PathLike | None = None,
     as_zip: bool = False,
     add_noise: bool = False,
+    pixel_source: "PixelSource | None" = None,
+    annotation_edit: "Callable[[str, etree._Element, _Crop], None] | None" = None,
 ) -> SimulatedProduct:
     """Write a simulated Sentinel-1 IW SLC product into ``out_dir`` and return its truth.
 
@@ -247,6 +249,12 @@ def simulate_product(
     pixels do not depend on the other bursts kept. The date shift does not change
     the speckle: products of several dates with one seed are fully coherent; use
     different seeds for decorrelated dates.
+
+    Hooks for the scene simulator (``simulate.radar``): ``pixel_source`` replaces the
+    speckle generator (it yields the complex CInt16-valued blocks and gives the truth);
+    ``annotation_edit(pol, root, crop)`` edits each cropped annotation (template
+    dates; e.g. a shifted orbit and the geolocation grid that goes with it) before the
+    GCPs are taken from it and the dates are shifted.
 
     Writes ``out_dir/NAME.SAFE`` or, with ``as_zip``, ``out_dir/NAME.zip`` holding
     the ``NAME.SAFE`` folder as its single top-level entry (ZIP_STORED, so members
@@ -326,13 +334,19 @@ def simulate_product(
                 written[href] = ("./" + rel[kind], kind)
 
             gcps = _crop_annotation(ann[pol], crop)
+            if annotation_edit is not None:
+                annotation_edit(pol, ann[pol], crop)
+                gcps = _grid_gcps(ann[pol])
             luts[pol] = _crop_calibration(cal[pol], crop)
             _crop_noise(noi[pol], crop)
 
             truth[pol] = np.zeros((crop.n_lines, crop.n_samples), dtype=np.float32)
             strip_offsets = _write_measurement(
                 safe / rel["measurement"], crop, gcps,
-                _pixel_blocks(pol, crop, luts[pol], valid, sigma0, seed, truth[pol]))
+                _pixel_blocks(pol, crop, luts[pol], valid, sigma0, seed, truth[pol])
+                if pixel_source is None else pixel_source.blocks(pol, crop, luts[pol], valid))
+            if pixel_source is not None:
+                truth[pol] = pixel_source.sigma0_truth(pol)
             offsets[pol] = [int(strip_offsets[k * crop.lines_per_burst]) for k in range(crop.n_bursts)]
             for b, off in zip(ann[pol].findall("swathTiming/burstList/burst"), offsets[pol]):
                 b.find("byteOffset").text = str(off)
@@ -502,6 +516,26 @@ def _pixel_keep(pixels: np.ndarray, n_samples: int) -> np.ndarray:
     return idx
 
 
+class PixelSource:
+    """What ``simulate_product`` asks of an external pixel generator."""
+
+    def blocks(self, pol: str, crop: "_Crop", lut: CalibrationLut, valid: np.ndarray):
+        """Yield (first product line, complex64 block of CInt16 values) covering the product."""
+        raise NotImplementedError
+
+    def sigma0_truth(self, pol: str) -> np.ndarray:
+        """True linear sigma0 (product lines x samples) of what ``blocks`` produced."""
+        raise NotImplementedError
+
+
+def _grid_gcps(root) -> list[GroundControlPoint]:
+    """GCPs from the (cropped, possibly edited) geolocation grid."""
+    return [GroundControlPoint(row=float(p.findtext("line")), col=float(p.findtext("pixel")),
+                               x=float(p.findtext("longitude")), y=float(p.findtext("latitude")),
+                               z=float(p.findtext("height")))
+            for p in root.findall("geolocationGrid/geolocationGridPointList/geolocationGridPoint")]
+
+
 def _crop_list_text(el, idx: np.ndarray) -> None:
     """Keep the tokens ``idx`` of a whitespace-separated list element (exact text)."""
     tokens = el.text.split()
@@ -546,20 +580,15 @@ def _crop_annotation(root, crop: _Crop) -> list[GroundControlPoint]:
     keep_rows = rows[i0:i1 + 1]
     cols = np.unique(pixel)
     keep_cols = cols[_pixel_keep(cols, crop.n_samples)]
-    gcps = []
     n_kept = 0
     for p, ln, px in zip(points, line, pixel):
         if ln in keep_rows and px in keep_cols:
-            new_line = int(ln) - crop.line0
-            p.find("line").text = str(new_line)
-            gcps.append(GroundControlPoint(
-                row=float(new_line), col=float(px), x=float(p.findtext("longitude")),
-                y=float(p.findtext("latitude")), z=float(p.findtext("height"))))
+            p.find("line").text = str(int(ln) - crop.line0)
             n_kept += 1
         else:
             glist.remove(p)
     glist.set("count", str(n_kept))
-    return gcps
+    return _grid_gcps(root)
 
 
 def _crop_calibration(root, crop: _Crop) -> CalibrationLut:
