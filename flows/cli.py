@@ -4,6 +4,8 @@
     alignsar inspect PRODUCT_URL        a product's metadata and bursts (--json)
     alignsar run build-dataset INPUT    ad-hoc run of the build-dataset flow
     alignsar simulate --out URL         write simulated Sentinel-1 products
+    alignsar geo2rdr PRODUCT --points IN.csv    radar coordinates of ground points
+    alignsar rdr2geo PRODUCT --points IN.csv    ground coordinates of radar pixels
 
 Settings come from ALIGNSAR_* environment variables or an alignsar.toml file; the
 options below override them for one run.
@@ -89,6 +91,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--zip", action="store_true", help="write .zip products instead of .SAFE folders")
 
+    for name, cols, adds, what in (
+            ("geo2rdr", "latitude, longitude, height", "azimuth_time (ISO, zero Doppler), slant_range_time "
+             "(two-way, s), slant_range (m), line (measurement TIFF), pixel, burst (-1: in no burst)",
+             "radar coordinates of ground points"),
+            ("rdr2geo", "line (measurement TIFF), pixel, height", "latitude, longitude (WGS84, deg)",
+             "ground coordinates of radar pixels")):
+        p = sub.add_parser(name, help=f"{what} (zero-Doppler geometry of a product's swath)",
+                           description=f"{what[0].upper() + what[1:]} in one swath of a Sentinel-1 SLC "
+                                       f"product (annotation orbit, or --orbit FILE). IN.csv has the "
+                                       f"columns {cols} (height in m above the WGS84 ellipsoid); the "
+                                       f"output repeats them and adds {adds}.")
+        p.add_argument("product_url", help=".SAFE folder or .zip, local or s3://")
+        p.add_argument("--swath", default="IW1", help="default: %(default)s")
+        p.add_argument("--polarization", "--polarisation", dest="polarization",
+                       help="default: the swath's first (co-pol)")
+        p.add_argument("--points", required=True, help="input CSV")
+        p.add_argument("--out", help="output CSV (default: standard output)")
+        p.add_argument("--orbit", help="ESA orbit file (.EOF, POEORB/RESORB) instead of the annotation's vectors")
+        p.add_argument("--orbit-method", default="hermite", choices=["hermite", "lagrange"],
+                       help="state vector interpolation (default: %(default)s)")
+
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -106,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                             keep_running=args.keep_running)
         if args.command == "simulate":
             return cmd_simulate(args)
+        if args.command in ("geo2rdr", "rdr2geo"):
+            return cmd_geometry(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -160,6 +185,52 @@ def cmd_simulate(args) -> int:
                            n_samples=args.samples, seed=args.seed, as_zip=args.zip)
     for u in urls:
         print(u)
+    return 0
+
+
+def cmd_geometry(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from alignsar_core.geometry import open_swath_geometry
+    from alignsar_core.settings import get_settings
+
+    need = ["latitude", "longitude", "height"] if args.command == "geo2rdr" else ["line", "pixel", "height"]
+    try:
+        points = pd.read_csv(args.points)
+    except FileNotFoundError:
+        raise ValueError(f"{args.points}: no such file") from None
+    missing = [c for c in need if c not in points.columns]
+    if missing:
+        raise ValueError(f"{args.points}: missing column(s) {', '.join(missing)} (needs {', '.join(need)})")
+    settings = get_settings()
+    geom = open_swath_geometry(args.product_url, args.swath, args.polarization, orbit=args.orbit,
+                               method=args.orbit_method,
+                               storage_options=settings.storage_options_for(args.product_url))
+    if geom.bistatic_reference_range_time is None:
+        print(f"alignsar: warning: {geom.product_name} has no mid-swath annotation: image lines are "
+              "taken as zero-Doppler times (no IPF bistatic correction; up to ~0.13 line off)",
+              file=sys.stderr)
+    cols = [points[c].to_numpy(dtype=np.float64) for c in need]
+    out = points.copy()
+    if args.command == "geo2rdr":
+        rc = geom.geo2rdr(*cols)
+        g0 = geom.bursts[0]
+        ok = np.isfinite(rc.azimuth_time)
+        out["azimuth_time"] = np.where(ok, np.datetime_as_string(g0.datetime(rc.azimuth_time), unit="ns"), "")
+        out["slant_range_time"] = rc.slant_range_time
+        out["slant_range"] = rc.slant_range
+        out["line"] = rc.line
+        out["pixel"] = rc.pixel
+        out["burst"] = rc.burst
+    else:
+        gc = geom.rdr2geo(*cols)
+        out["latitude"] = gc.latitude
+        out["longitude"] = gc.longitude
+    if args.out:
+        out.to_csv(args.out, index=False)
+    else:
+        out.to_csv(sys.stdout, index=False)
     return 0
 
 
