@@ -64,6 +64,7 @@ time, splitting burst overlaps at their middle (as ESA/SNAP debursting does).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, NamedTuple, Sequence
 
 import numba
@@ -85,6 +86,7 @@ __all__ = [
     "geo2rdr", "rdr2geo", "geo2rdr_bursts", "rdr2geo_bursts", "zero_doppler",
     "geolocate", "geodetic_to_ecef", "ecef_to_geodetic", "local_geometry", "OrbitError",
     "bistatic_reference_range_time", "SwathGeometry", "open_swath_geometry",
+    "LAYOVER", "SHADOW", "LAYOVER_AND_SHADOW", "layover_shadow_mask", "pixel_geometry",
 ]
 
 
@@ -832,3 +834,265 @@ def open_swath_geometry(product, swath: str, polarisation: str | None = None, or
                              stop=swath_grid.datetime(swath_grid.last_line_time), method=method)
     return SwathGeometry(product_name=product.name, swath=swath, polarisation=pol, orbit=orb,
                          bursts=bursts, swath_grid=swath_grid, bistatic_reference_range_time=tau_ref)
+
+
+# --------------------------------------------------------------------------------------
+# layover and shadow
+
+#: Codes of :func:`layover_shadow_mask` (bit flags: 3 = both). The convention of the
+#: brief for this pipeline; note that codes differ between packages (check before
+#: comparing with ISCE or GAMMA masks).
+LAYOVER = np.uint8(1)
+SHADOW = np.uint8(2)
+LAYOVER_AND_SHADOW = np.uint8(3)
+
+
+def _line_frames(t_line: np.ndarray, orbit: Orbit, look_side: str):
+    """Satellite position S (L, 3) at each line time and the in-plane unit vectors
+    c (cross track, towards the imaged side: side * (V x S)/|V x S|) and d (down,
+    V^ x (V x S)^, perpendicular to V in the zero-Doppler plane)."""
+    s, v = orbit.interpolate(t_line)
+    c = np.cross(v, s)
+    c /= np.linalg.norm(c, axis=-1, keepdims=True)
+    d = np.cross(v / np.linalg.norm(v, axis=-1, keepdims=True), c)
+    d /= np.linalg.norm(d, axis=-1, keepdims=True)
+    side = 1.0 if look_side == "right" else -1.0
+    return s, side * c, d
+
+
+def _fill_line_ranges(rng: np.ndarray) -> np.ndarray:
+    """Pixel slant ranges (L, N) with NaN gaps filled by each line's least-squares line
+    R0 + i dR through its finite values (radar geometry: uniform range spacing)."""
+    ok = np.isfinite(rng)
+    if ok.all():
+        return rng
+    i = np.broadcast_to(np.arange(rng.shape[1], dtype=np.float64), rng.shape)
+    n = ok.sum(axis=1)
+    few = n < 2  # such lines get no mask (fewer than two ground points); any increasing fill
+    ok = ok & ~few[:, None]
+    n = np.where(few, 1, n)
+    im = np.where(ok, i, 0).sum(axis=1) / n
+    rm = np.where(ok, rng, 0).sum(axis=1) / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (np.where(ok, (i - im[:, None]) * (rng - rm[:, None]), 0).sum(axis=1)
+                 / np.where(ok, (i - im[:, None]) ** 2, 0).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fill = rm[:, None] + slope[:, None] * (i - im[:, None])
+    return np.where(ok, rng, np.where(few[:, None], i, fill))
+
+
+def _layover_shadow_block(xyz_foot, latlon, h, t_line, level, orbit, height_of, look_side, oversample, margin_m,
+                          line_numbers):
+    """:func:`layover_shadow_mask` on a block of lines (all inputs (L, N[, 3]));
+    ``line_numbers``: the block's lines in the caller's arrays (for messages)."""
+    nl, ns = h.shape
+    s, c, d = _line_frames(t_line, orbit, look_side)
+    valid = np.isfinite(h) & np.all(np.isfinite(xyz_foot), axis=-1)
+    # ground-range coordinate of each pixel's foot on the ellipsoid: g = (X0 - S) . c
+    g = np.einsum("lnk,lk->ln", xyz_foot - s[:, None, :], c)
+    g = np.where(valid, g, np.inf)
+    order = np.argsort(g, axis=1, kind="stable")
+    gs = np.take_along_axis(g, order, axis=1)
+    fs = np.take_along_axis(latlon, order[..., None], axis=1)
+    fs[..., 1] = np.where(np.isfinite(fs[..., 1]), fs[..., 1], 0.0)  # finite for unwrap; unused
+    hs = np.take_along_axis(h, order, axis=1)
+    n_ok = valid.sum(axis=1)
+    out = np.zeros((nl, ns), dtype=np.uint8)
+    lines = np.flatnonzero(n_ok >= 2)
+    if lines.size == 0:
+        return out
+    gs, fs, hs, n_ok, lev = gs[lines], fs[lines], hs[lines], n_ok[lines], level[lines]
+    s, c, d = s[lines], c[lines], d[lines]
+    nb = lines.size
+    last = gs[np.arange(nb), n_ok - 1]
+    first = gs[:, 0]
+    # sorted keys with the invalid tail made finite and still increasing
+    tail = np.arange(ns)[None, :] - (n_ok[:, None] - 1)
+    gs = np.where(np.isfinite(gs), gs, last[:, None] + tail)
+    steps = np.diff(gs, axis=1)
+    steps = np.where(np.arange(ns - 1)[None, :] < (n_ok[:, None] - 1), steps, np.nan)
+    spacing = float(np.nanmedian(np.where(steps > 0, steps, np.nan))) / oversample
+    if not np.isfinite(spacing) or spacing <= 0:
+        spacing = float(np.max(last - first)) / max(ns * oversample, 1)
+    margin = 2.0 * spacing if margin_m is None else float(margin_m)
+    span = last - first + 2.0 * margin
+    m = int(np.ceil(np.max(span) / spacing)) + 1
+    gg = (first - margin)[:, None] + span[:, None] * (np.arange(m) / (m - 1))[None, :]
+    # piecewise-linear interpolation along each line's sorted feet, lines batched by offsets
+    off = np.arange(nb)[:, None] * (4.0 * (np.max(np.abs(gs)) + np.max(np.abs(gg)) + 1.0))
+    k = np.searchsorted((gs + off).ravel(), (gg + off).ravel(), side="right").reshape(nb, m)
+    k = k - np.arange(nb)[:, None] * ns - 1
+    k = np.clip(k, 0, (n_ok - 2)[:, None])
+    g0 = np.take_along_axis(gs, k, axis=1)
+    g1 = np.take_along_axis(gs, k + 1, axis=1)
+    dg = g1 - g0
+    w = np.where(dg > 0, (gg - g0) / np.where(dg > 0, dg, 1.0), 0.0)
+    lat_s, lon_s = fs[..., 0], np.unwrap(fs[..., 1], period=360.0, axis=1)  # across +-180 deg
+
+    def along(a):  # linear in g between the sorted pixels, extrapolated at the ends
+        a0 = np.take_along_axis(a, k, axis=1)
+        return a0 + w * (np.take_along_axis(a, k + 1, axis=1) - a0)
+
+    lat_d = along(lat_s)
+    lon_d = (along(lon_s) + 180.0) % 360.0 - 180.0
+    if height_of is None:  # the pixels' own heights along the line, held beyond the ends
+        wc = np.clip(w, 0.0, 1.0)
+        h_d = np.take_along_axis(hs, k, axis=1) * (1 - wc) + np.take_along_axis(hs, k + 1, axis=1) * wc
+    else:
+        h_d = np.asarray(height_of(lon_d, lat_d), dtype=np.float64)
+    x = geodetic_to_ecef(lat_d, lon_d, h_d) - s[:, None, :]
+    r = np.linalg.norm(x, axis=-1)
+    theta = np.arctan2(np.einsum("lmk,lk->lm", x, c), np.einsum("lmk,lk->lm", x, d))
+    # shadow: look angle below the largest look angle of the terrain before it (hidden
+    # behind it). With T_k = max_{j<=k} theta_j and theta linear along segment k -> k+1,
+    # the hidden part is [0, s*]: s* = 1 if theta_k+1 < T_k, else (T_k - theta_k) /
+    # (theta_k+1 - theta_k) if theta_k < T_k (the segment comes out of shadow), else 0.
+    top = np.maximum.accumulate(theta, axis=1)[:, :-1]
+    t0, t1 = theta[:, :-1], theta[:, 1:]
+    tol = 1e-10  # rad (0.1 mm at 1000 km): flat terrain never hides itself
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s_out = np.clip((top - t0) / (t1 - t0), 0.0, 1.0)
+    s_hid = np.where(t1 < top - tol, 1.0, np.where(t0 < top - tol, s_out, 0.0))
+    # crossings of each pixel's slant range level L by the profile segments: lo < L <= hi
+    lo = np.minimum(r[:, 1:], r[:, :-1])
+    hi = np.maximum(r[:, 1:], r[:, :-1])
+    r_h = r[:, :-1] + s_hid * (r[:, 1:] - r[:, :-1])
+    hid_seg = (s_hid > 0).ravel()
+    lo_h = np.minimum(r[:, :-1], r_h).ravel()[hid_seg]
+    hi_h = np.maximum(r[:, :-1], r_h).ravel()[hid_seg]
+    loff = np.arange(nb)[:, None] * (4.0 * (np.nanmax(np.abs(lev)) + np.max(hi) + 1.0))
+    key = (lev + loff).ravel()
+    if np.any(np.diff(key) < 0):
+        bad = np.unique(np.nonzero(np.diff(lev, axis=1) < 0)[0])
+        raise ValueError(f"slant range decreases along samples on lines "
+                         f"{np.asarray(line_numbers)[lines[bad]][:5].tolist()}: are "
+                         "the arrays in radar geometry, shaped (lines, samples) with range increasing?")
+    i0 = np.searchsorted(key, (lo + loff).ravel(), side="right")
+    i1 = np.searchsorted(key, (hi + loff).ravel(), side="right")
+    size = nb * ns + 1
+    cross = np.cumsum(np.bincount(i0, minlength=size) - np.bincount(i1, minlength=size))[:-1]
+    seg_line = np.repeat(np.arange(nb), m - 1)[hid_seg]
+    j0 = np.searchsorted(key, lo_h + loff[seg_line, 0], side="right")
+    j1 = np.searchsorted(key, hi_h + loff[seg_line, 0], side="right")
+    hcross = np.cumsum(np.bincount(j0, minlength=size) - np.bincount(j1, minlength=size))[:-1]
+    cross = cross.reshape(nb, ns)
+    hcross = hcross.reshape(nb, ns)
+    mask = np.where(cross >= 2, LAYOVER, 0) | np.where(hcross >= 1, SHADOW, 0)
+    out[lines] = mask.astype(np.uint8)
+    return out
+
+
+def layover_shadow_mask(lat: Any, lon: Any, h: Any, orbit: Orbit, *, dem: Any = None,
+                        slant_range: Any = None, azimuth_time: Any = None, look_side: str = "right",
+                        oversample: float = 2.0, margin_m: float | None = None,
+                        block_lines: int = 64) -> np.ndarray:
+    """Layover and shadow mask (uint8: 0 none, 1 :data:`LAYOVER`, 2 :data:`SHADOW`, 3 both)
+    of pixels in radar geometry.
+
+    ``lat``, ``lon``, ``h`` (lines, samples): the ground point (WGS84 deg, deg, m above the
+    ellipsoid) of each pixel of a radar grid, range increasing along samples (e.g. rdr2geo
+    on the DEM). Definitions (Kropatsch & Strobl 1990, "The generation of SAR layover and
+    shadow maps from digital elevation models", IEEE TGRS 28(1); the per-range-line
+    algorithm of ISCE2 ``topozero`` / isce3 ``Topo::setLayoverShadow``): on each range
+    line, take the terrain profile in the zero-Doppler plane ordered by ground range g,
+    with slant range R(g) and look angle theta(g) from the satellite S at that line's
+    zero-Doppler time;
+
+    * layover (active and passive): a pixel whose slant range L is reached by the
+      profile more than once, i.e. R is not monotonic in g there: the number of profile
+      segments with min(R_k, R_k+1) < L <= max(R_k, R_k+1) is >= 2 (the foreslope
+      steeper than the local incidence angle and the terrain before / beyond it that
+      shares its ranges);
+    * shadow (active and passive): a pixel whose range cell holds terrain hidden from
+      the radar: profile points with theta_k < max_{j<k} theta_j (a nearer point lies on
+      a steeper ray: numpy ``maximum.accumulate`` along g), i.e. back slopes steeper than
+      the depression angle 90 deg - incidence and the ground behind them up to where the
+      ray grazing the crest meets it again.
+
+    Coordinates of the profile: c = side (V x S)/|V x S| (towards the imaged side),
+    d = V^ x (V x S)^ (down in the zero-Doppler plane); g = (X0 - S) . c with X0 the point's
+    foot on the ellipsoid; theta = atan2((X - S) . c, (X - S) . d); R = |X - S|.
+
+    The profile is sampled at ``oversample`` points per median pixel ground spacing
+    along the path of the pixels' feet (sorted by g; lat/lon linear in g, extrapolated by
+    ``margin_m`` beyond both ends). Heights on it come from ``dem`` (a
+    :class:`alignsar_core.dem.Dem` or any callable ``height(lon, lat)``, ellipsoidal)
+    when given: then the result does not depend on which of several layover solutions
+    rdr2geo returned for a pixel, and terrain just outside the swath can cast shadow or
+    lay over into it (default ``margin_m`` 5 km, as the DEM is read with
+    ``alignsar_core.dem.DEFAULT_FOOTPRINT_MARGIN_M``). Pass the DEM whenever there is
+    one. Without ``dem`` the pixels' own heights are interpolated along g (margin: two
+    profile samples), which is right only where every pixel's point lies on the terrain:
+    layover is then seen only where the pixels sample more than one of its branches, and
+    pixels where rdr2geo on the DEM did not converge (layover, back slopes steeper than
+    the depression angle: the height fixed point of ``alignsar_core.terrain`` stops off
+    the terrain there) give a wrong profile, i.e. spurious layover and shadow.
+
+    ``slant_range`` (samples,) or (lines, samples): the range of each pixel centre (m);
+    default |X - S| of the given points (exact for rdr2geo output). ``azimuth_time``:
+    zero-Doppler times (s since the orbit epoch), per pixel or per line (lines, 1);
+    default solved (:func:`zero_doppler`) and each line's median used. Pixels with a
+    non-finite ground point get 0. Work is vectorised over a block of ``block_lines``
+    lines at a time (memory ~ 200 bytes x lines x profile samples).
+    """
+    lat, lon, h = (np.asarray(a, dtype=np.float64) for a in np.broadcast_arrays(lat, lon, h))
+    if lat.ndim != 2:
+        raise ValueError(f"lat/lon/h must be 2-D (lines, samples) in radar geometry, got shape {lat.shape}")
+    if look_side not in ("right", "left"):
+        raise ValueError(f"look_side must be 'right' or 'left', not {look_side!r}")
+    if oversample <= 0:
+        raise ValueError(f"oversample must be positive, got {oversample}")
+    nl, ns = lat.shape
+    if ns < 2:
+        raise ValueError("need at least two samples per line")
+    height_of = None
+    if dem is not None:
+        height_of = dem.interp if hasattr(dem, "interp") else dem
+        if margin_m is None:
+            margin_m = 5000.0
+    if azimuth_time is None:
+        t, rng = zero_doppler(lat, lon, h, orbit)
+    else:
+        t = np.broadcast_to(np.asarray(orbit.seconds(azimuth_time), dtype=np.float64), (nl, ns))
+        rng = None
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN lines
+        t_line = np.nanmedian(t, axis=1)
+    if slant_range is None:
+        if rng is None:
+            s_pix, _ = orbit.interpolate(np.where(np.isfinite(t), t, orbit.start))
+            rng = np.linalg.norm(geodetic_to_ecef(lat, lon, h) - s_pix, axis=-1)
+            rng = np.where(np.isfinite(t), rng, np.nan)
+        level = rng
+    else:
+        level = np.broadcast_to(np.asarray(slant_range, dtype=np.float64), (nl, ns))
+    out = np.zeros((nl, ns), dtype=np.uint8)
+    good_lines = np.isfinite(t_line)
+    t_fill = np.where(good_lines, t_line, orbit.start)
+    foot = geodetic_to_ecef(lat, lon, np.zeros_like(h))
+    latlon = np.stack([lat, lon], axis=-1)
+    hh = np.where(np.isfinite(t), h, np.nan)
+    for a in range(0, nl, block_lines):  # blocks of lines bound the memory; vectorised within
+        b = min(nl, a + block_lines)
+        sel = np.flatnonzero(good_lines[a:b]) + a
+        if sel.size == 0:
+            continue
+        lev = _fill_line_ranges(np.array(level[sel], dtype=np.float64))
+        out[sel] = _layover_shadow_block(foot[sel], latlon[sel], hh[sel], t_fill[sel], lev, orbit, height_of,
+                                         look_side, oversample, margin_m, sel)
+    out[~(np.isfinite(lat) & np.isfinite(lon) & np.isfinite(h))] = 0
+    return out
+
+
+def pixel_geometry(lat: Any, lon: Any, h: Any, orbit: Orbit, *, dem: Any = None, slant_range: Any = None,
+                   look_side: str = "right", oversample: float = 2.0,
+                   margin_m: float | None = None) -> dict[str, np.ndarray]:
+    """Local metadata of every pixel of a radar grid: :func:`local_geometry` (incidence
+    angle, look angle, heading, line of sight, slant range, zero-Doppler time) of the
+    pixels' ground points (lines, samples), plus ``layover_shadow`` from
+    :func:`layover_shadow_mask` (same arguments; the zero-Doppler times are shared)."""
+    geo = local_geometry(lat, lon, h, orbit)
+    geo["layover_shadow"] = layover_shadow_mask(
+        lat, lon, h, orbit, dem=dem, slant_range=slant_range, azimuth_time=geo["azimuth_time"],
+        look_side=look_side, oversample=oversample, margin_m=margin_m)
+    return geo
