@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import rasterio
 import shapely
@@ -233,19 +234,39 @@ def footprint_bounds(footprint, margin_m: float = 0.0) -> tuple[float, float, fl
 
 def _bilinear(array: np.ndarray, row, col) -> np.ndarray:
     """Bilinear interpolation at fractional (row, col), edge values held outside:
-    (1-fr)(1-fc) a[r0,c0] + (1-fr) fc a[r0,c0+1] + fr (1-fc) a[r0+1,c0] + fr fc a[r0+1,c0+1]."""
-    ny, nx = array.shape
-    row = np.clip(np.asarray(row, dtype=np.float64), 0.0, ny - 1.0)
-    col = np.clip(np.asarray(col, dtype=np.float64), 0.0, nx - 1.0)
-    r0 = np.minimum(row.astype(np.intp), ny - 2)
-    c0 = np.minimum(col.astype(np.intp), nx - 2)
-    fr = row - r0
-    fc = col - c0
-    flat = np.ascontiguousarray(array).ravel()
-    i = r0 * nx + c0
-    top = flat[i] * (1.0 - fc) + flat[i + 1] * fc
-    bottom = flat[i + nx] * (1.0 - fc) + flat[i + nx + 1] * fc
-    return top * (1.0 - fr) + bottom * fr
+    (1-fr)(1-fc) a[r0,c0] + (1-fr) fc a[r0,c0+1] + fr (1-fc) a[r0+1,c0] + fr fc a[r0+1,c0+1].
+
+    One fused numba pass (the radar simulator and terrain geometry sample the DEM tens
+    of millions of times per burst; numpy would make ten temporaries per call)."""
+    row = np.asarray(row, dtype=np.float64)
+    col = np.asarray(col, dtype=np.float64)
+    shape = np.broadcast_shapes(row.shape, col.shape)
+    r = np.ascontiguousarray(np.broadcast_to(row, shape)).reshape(-1)
+    c = np.ascontiguousarray(np.broadcast_to(col, shape)).reshape(-1)
+    a = np.ascontiguousarray(array)
+    if a.shape[0] < 2 or a.shape[1] < 2:
+        a = np.pad(a, ((0, max(0, 2 - a.shape[0])), (0, max(0, 2 - a.shape[1]))), mode="edge")
+    out = np.empty(r.size, dtype=np.float64)
+    _bilinear_kernel(a, r, c, out)
+    return out.reshape(shape)
+
+
+@numba.njit(parallel=True, cache=True)
+def _bilinear_kernel(a, row, col, out):
+    ny, nx = a.shape
+    for k in numba.prange(row.size):
+        if np.isnan(row[k]) or np.isnan(col[k]):
+            out[k] = np.nan
+            continue
+        rr = min(max(row[k], 0.0), ny - 1.0)
+        cc = min(max(col[k], 0.0), nx - 1.0)
+        r0 = min(int(rr), ny - 2)
+        c0 = min(int(cc), nx - 2)
+        fr = rr - r0
+        fc = cc - c0
+        top = a[r0, c0] * (1.0 - fc) + a[r0, c0 + 1] * fc
+        bottom = a[r0 + 1, c0] * (1.0 - fc) + a[r0 + 1, c0 + 1] * fc
+        out[k] = top * (1.0 - fr) + bottom * fr
 
 
 # --------------------------------------------------------------------------------------

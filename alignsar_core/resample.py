@@ -86,6 +86,65 @@ def _resample_kernel(src, daz, drg, row0, col0, table, out):
             out[i, j] = complex(acc_re, acc_im)
 
 
+@numba.njit(parallel=True, cache=True)
+def _resample_separable_kernel(src, daz, drg, row0, col0, table, out):
+    n_src, m_src = src.shape
+    n_out, m_out = out.shape
+    taps = table.shape[1]
+    sub = table.shape[0] - 1
+    half = taps // 2
+    for i in numba.prange(n_out):
+        # source columns this output row needs
+        x_lo = m_src
+        x_hi = -1
+        for j in range(m_out):
+            ir = int(np.floor(j + col0 + np.float64(drg[i, j])))
+            x_lo = min(x_lo, ir - half + 1)
+            x_hi = max(x_hi, ir + half)
+        x_lo = max(x_lo, 0)
+        x_hi = min(x_hi, m_src - 1)
+        if x_hi < x_lo:
+            for j in range(m_out):
+                out[i, j] = 0
+            continue
+        tmp_re = np.empty(x_hi - x_lo + 1, dtype=np.float32)
+        tmp_im = np.empty(x_hi - x_lo + 1, dtype=np.float32)
+        # pass 1, azimuth: each source column at this row's azimuth position (the offset of
+        # the output column that column feeds)
+        for x in range(x_lo, x_hi + 1):
+            j = min(max(x - col0, 0), m_out - 1)
+            a = i + row0 + np.float64(daz[i, j])
+            ia = int(np.floor(a))
+            ka = int((a - ia) * sub + 0.5)
+            acc_re = 0.0
+            acc_im = 0.0
+            for p in range(taps):
+                y = ia - half + 1 + p
+                if y < 0 or y >= n_src:
+                    continue
+                w = table[ka, p]
+                v = src[y, x]
+                acc_re += w * v.real
+                acc_im += w * v.imag
+            tmp_re[x - x_lo] = acc_re
+            tmp_im[x - x_lo] = acc_im
+        # pass 2, range
+        for j in range(m_out):
+            r = j + col0 + np.float64(drg[i, j])
+            ir = int(np.floor(r))
+            kr = int((r - ir) * sub + 0.5)
+            acc_re = 0.0
+            acc_im = 0.0
+            for q in range(taps):
+                x = ir - half + 1 + q
+                if x < x_lo or x > x_hi:
+                    continue
+                w = table[kr, q]
+                acc_re += w * tmp_re[x - x_lo]
+                acc_im += w * tmp_im[x - x_lo]
+            out[i, j] = complex(acc_re, acc_im)
+
+
 def resample(
     src: np.ndarray,
     az_offset: np.ndarray,
@@ -95,11 +154,20 @@ def resample(
     col0: int = 0,
     taps: int = 8,
     beta: float = 3.0,
+    separable: bool = True,
 ) -> np.ndarray:
     """Sample ``src`` (complex, baseband) at (i + row0 + az_offset, j + col0 + rg_offset).
 
     ``az_offset``/``rg_offset`` have the output's shape (broadcastable scalars are
     expanded). Taps falling outside ``src`` count as zero.
+
+    ``separable`` (default): two passes, azimuth then range (2 x taps multiply-adds per
+    pixel instead of taps^2; 8x fewer with 16 taps). Exact for offsets constant along
+    range over the kernel; otherwise the azimuth position of source column x is taken
+    from output column x - col0 instead of x - col0 - rg_offset, an error of
+    (d az_offset / d range) x rg_offset: ~1e-6 line for Sentinel-1 stacks, whose
+    azimuth offsets change by < 1e-4 line per range pixel. ``separable=False``: the
+    full 2-D kernel (exact for any offset field).
     """
     az_offset = np.asarray(az_offset, dtype=np.float32)
     rg_offset = np.asarray(rg_offset, dtype=np.float32)
@@ -109,6 +177,6 @@ def resample(
     az = np.ascontiguousarray(np.broadcast_to(az_offset, shape))
     rg = np.ascontiguousarray(np.broadcast_to(rg_offset, shape))
     out = np.empty(shape, dtype=np.complex64)
-    _resample_kernel(np.ascontiguousarray(src, dtype=np.complex64), az, rg, int(row0), int(col0),
+    (_resample_separable_kernel if separable else _resample_kernel)(np.ascontiguousarray(src, dtype=np.complex64), az, rg, int(row0), int(col0),
                      kernel_table(taps, 2048, beta), out)
     return out

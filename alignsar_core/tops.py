@@ -63,12 +63,16 @@ class TopsRamp:
     k_t: np.ndarray  # (samples,) Hz/s
     f_etac: np.ndarray  # (samples,) Hz
     eta_ref: np.ndarray  # (samples,) s
+    pixel0: int = 0  # burst sample index of element 0 of the arrays above
 
     @classmethod
     def from_parameters(cls, *, lines: int, azimuth_time_interval: float, slant_range_time: np.ndarray,
                         speed: float, steering_rate_deg_s: float, radar_frequency: float,
-                        fm_rate: tuple[float, np.ndarray], doppler: tuple[float, np.ndarray]) -> "TopsRamp":
-        """From plain numbers: ``fm_rate`` and ``doppler`` are (t0, polynomial coefficients)."""
+                        fm_rate: tuple[float, np.ndarray], doppler: tuple[float, np.ndarray],
+                        reference_slant_range_time: float | None = None, pixel0: int = 0) -> "TopsRamp":
+        """From plain numbers: ``fm_rate`` and ``doppler`` are (t0, polynomial coefficients).
+        ``reference_slant_range_time``: tau_0 of eta_ref (default the first of
+        ``slant_range_time``)."""
         tau = np.asarray(slant_range_time, dtype=np.float64)
         wavelength = C_LIGHT / radar_frequency
         k_s = 2.0 * speed / wavelength * np.deg2rad(steering_rate_deg_s)
@@ -76,29 +80,57 @@ class TopsRamp:
         k_t = k_a * k_s / (k_a - k_s)
         f_etac = _poly(*doppler, tau)
         eta_c = -f_etac / k_a
+        if reference_slant_range_time is None:
+            eta_c0 = eta_c[0]
+        else:
+            t0 = np.array([reference_slant_range_time])
+            eta_c0 = float(-_poly(*doppler, t0)[0] / _poly(*fm_rate, t0)[0])
         return cls(lines=lines, azimuth_time_interval=azimuth_time_interval, k_t=k_t,
-                   f_etac=f_etac, eta_ref=eta_c - eta_c[0])
+                   f_etac=f_etac, eta_ref=eta_c - eta_c0, pixel0=pixel0)
 
     @classmethod
-    def from_product(cls, product, burst) -> "TopsRamp":
-        """For a burst (``BurstInfo``) of an opened product (``OpenedProduct``)."""
+    def from_product(cls, product, burst, orbit=None, samples: slice | None = None,
+                     pixels: np.ndarray | None = None) -> "TopsRamp":
+        """For a burst (``BurstInfo``) of an opened product (``OpenedProduct``).
+
+        The satellite speed at the burst centre comes from the annotation orbit
+        (``orbit.Orbit``, Hermite interpolation) or from ``orbit`` when given (e.g. a
+        precise orbit, or the simulator's orbit of another date). ``samples``: the
+        range samples to hold (default all of the burst; index 0 of eta_ref stays
+        the burst's sample 0 whatever the slice, so ramps of crops agree). ``pixels``:
+        instead, the ramp at these sample indices (may lie outside the burst, e.g. a
+        margin for interpolation), with the same reference sample 0."""
+        from .orbit import Orbit
+
         pol = burst.polarisations[0]
         group = f"{burst.swath}/{pol}"
         t_mid = (np.datetime64(burst.first_line_time, "ns")
                  + np.timedelta64(int(0.5 * burst.lines * burst.azimuth_time_interval * 1e9), "ns"))
-        orbit = product.open_group(f"{group}/orbit")
-        tt = (orbit["azimuth_time"].values - t_mid) / np.timedelta64(1, "s")
-        vel = np.array([np.interp(0.0, tt, orbit["velocity"].values[i]) for i in range(3)])
+        if orbit is None:
+            orbit = Orbit.from_product(product, burst.swath, pol)
+        _, vel = orbit.interpolate(orbit.seconds(t_mid))
         ann = product.open_group(f"{group}/azimuth_fm_rate")
         dc = product.open_group(f"{group}/dc_estimate")
         steering = product.annotation(burst.swath, pol).azimuth_steering_rate
-        tau = burst.slant_range_time + np.arange(burst.samples) / burst.range_sampling_rate
-        return cls.from_parameters(
+        px = np.arange(burst.samples) if pixels is None else np.asarray(pixels, dtype=np.float64)
+        tau = burst.slant_range_time + px / burst.range_sampling_rate
+        if pixels is not None and (px.size == 0 or np.any(np.diff(px) != 1)):
+            raise ValueError("pixels must be consecutive sample indices")
+        ramp = cls.from_parameters(
+            pixel0=int(px[0]) if pixels is not None else 0,
+            reference_slant_range_time=burst.slant_range_time,
             lines=burst.lines, azimuth_time_interval=burst.azimuth_time_interval,
             slant_range_time=tau, speed=float(np.linalg.norm(vel)), steering_rate_deg_s=steering,
             radar_frequency=burst.radar_frequency,
             fm_rate=_nearest_poly(ann, "azimuth_fm_rate_polynomial", t_mid),
             doppler=_nearest_poly(dc, "data_dc_polynomial", t_mid))
+        return ramp if samples is None else ramp.select(samples)
+
+    def select(self, samples: slice | np.ndarray) -> "TopsRamp":
+        """The ramp of some range samples (eta_ref keeps its reference sample)."""
+        first = np.arange(self.k_t.size)[samples][0]
+        return dataclasses.replace(self, k_t=self.k_t[samples], f_etac=self.f_etac[samples],
+                                   eta_ref=self.eta_ref[samples], pixel0=self.pixel0 + int(first))
 
     def eta(self, lines: np.ndarray) -> np.ndarray:
         """Azimuth time relative to the burst centre of burst-relative (fractional) lines."""
@@ -108,6 +140,18 @@ class TopsRamp:
         """ramp(eta, tau) in radians on the grid lines x samples: (len(lines), len(samples))."""
         e = self.eta(lines)[:, None] - self.eta_ref[samples][None, :]
         return np.pi * self.k_t[samples][None, :] * e * e + 2.0 * np.pi * self.f_etac[samples][None, :] * e
+
+    def phase_at(self, lines: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        """ramp at scattered, fractional (burst line, burst sample) positions
+        (broadcast together): k_t, f_etac and eta_ref interpolated linearly in range.
+        What a resampler needs to reramp at shifted positions: the ramp changes by
+        ~0.2 rad per range sample at the burst edges (k_t varies across the swath)."""
+        x = np.asarray(samples, dtype=np.float64) - self.pixel0
+        idx = np.arange(self.k_t.size, dtype=np.float64)
+        k_t = np.interp(x, idx, self.k_t)
+        f = np.interp(x, idx, self.f_etac)
+        e = self.eta(lines) - np.interp(x, idx, self.eta_ref)
+        return np.pi * k_t * e * e + 2.0 * np.pi * f * e
 
     def doppler(self, lines: np.ndarray, samples: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Local Doppler centroid (Hz): d ramp / d eta / (2 pi)."""

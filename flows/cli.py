@@ -52,13 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="run the whole pipeline on a simulated product in a local S3 store",
+    p = sub.add_parser("demo", help="run the whole pipeline on a simulated stack in a local S3 store",
                        description="Start a local S3 server (SeaweedFS) on 127.0.0.1, simulate a small "
-                                   "Sentinel-1 IW SLC product, upload it, run build-dataset on it, and "
-                                   "list the Zarr stores and the STAC catalog.")
+                                   "Sentinel-1 IW SLC stack over a synthetic scene into it (with the truth), "
+                                   "run build-dataset on it, and list the Zarr stores and the STAC catalog.")
     p.add_argument("--workdir", default="demo-output", help="folder for the server's data and logs (default: %(default)s)")
-    p.add_argument("--bursts", type=int, default=3, help="bursts per product (default: %(default)s)")
-    p.add_argument("--samples", type=int, default=4096, help="range samples per burst (default: %(default)s)")
+    p.add_argument("--dates", type=int, default=3, help="dates in the stack (default: %(default)s)")
+    p.add_argument("--bursts", type=int, default=2, help="bursts per product (default: %(default)s)")
+    p.add_argument("--samples", type=int, default=2048, help="range samples per burst (default: %(default)s)")
     p.add_argument("--keep-running", action="store_true", help="leave the S3 server running at the end")
 
     p = sub.add_parser("inspect", help="print a product's metadata and bursts",
@@ -81,14 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--collection", default=None, help="STAC collection id")
     b.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
-    p = sub.add_parser("simulate", help="write simulated Sentinel-1 IW SLC products",
-                       description="Simulate Sentinel-1 IW SLC products (SAFE) on the real geometry of "
-                                   "the product in ../shared/data/sentinel1, 12 days apart.")
+    p = sub.add_parser("simulate", help="simulate a Sentinel-1 IW SLC stack over a known scene, with its truth",
+                       description="Simulate a stack of Sentinel-1 IW SLC products (SAFE), one per date, "
+                                   "12 days apart, observing a synthetic scene (terrain, land cover, "
+                                   "deformation, atmosphere, point targets, change events) through the real "
+                                   "geometry of the product in ../shared/data/sentinel1. Writes the products, "
+                                   "truth.zarr (ground truth in the reference radar geometry), targets.json and "
+                                   "scene/ under --out. Reproducible from --seed.")
     p.add_argument("--out", required=True, help="local folder or s3://bucket/prefix")
-    p.add_argument("--dates", type=int, default=1)
-    p.add_argument("--bursts", type=int, default=3)
-    p.add_argument("--samples", type=int, default=4096)
+    p.add_argument("--dates", type=int, default=3, help="number of dates (default: %(default)s)")
+    p.add_argument("--bursts", type=int, default=2, help="bursts per product (default: %(default)s)")
+    p.add_argument("--samples", type=int, default=2048,
+                   help="range samples from the swath start (default: %(default)s; IW1 data start at ~530; "
+                        "21632 for full bursts)")
+    p.add_argument("--first-burst", type=int, default=0, help="first template burst (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--polarisations", default="VV,VH", help="default: %(default)s")
+    p.add_argument("--relief", type=float, default=400.0, help="terrain relief in m (default: %(default)s)")
+    p.add_argument("--no-noise", action="store_true", help="no thermal noise")
     p.add_argument("--zip", action="store_true", help="write .zip products instead of .SAFE folders")
 
     for name, cols, adds, what in (
@@ -125,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_build_dataset(args)
         if args.command == "demo":
             from flows.demo import run_demo
-            return run_demo(workdir=args.workdir, n_bursts=args.bursts, n_samples=args.samples,
+            return run_demo(workdir=args.workdir, n_bursts=args.bursts, n_samples=args.samples, n_dates=args.dates,
                             keep_running=args.keep_running)
         if args.command == "simulate":
             return cmd_simulate(args)
@@ -179,12 +190,22 @@ def print_summary(summary) -> None:
 
 
 def cmd_simulate(args) -> int:
-    from alignsar_core.simulate.stack import simulate_to_url
+    """Product URLs on standard output (one per line); progress and the truth on stderr."""
+    from alignsar_core.simulate.radar import simulate_stack
 
-    urls = simulate_to_url(args.out, n_dates=args.dates, n_bursts=args.bursts,
-                           n_samples=args.samples, seed=args.seed, as_zip=args.zip)
-    for u in urls:
+    def progress(msg):
+        print(f"alignsar simulate: {msg}", file=sys.stderr, flush=True)
+
+    st = simulate_stack(args.out, n_dates=args.dates, n_bursts=args.bursts, n_samples=args.samples,
+                        first_burst=args.first_burst, seed=args.seed,
+                        polarisations=tuple(p.strip() for p in args.polarisations.split(",") if p.strip()),
+                        relief_m=args.relief, thermal_noise=not args.no_noise, as_zip=args.zip,
+                        progress=progress)
+    for u in st.products:
         print(u)
+    progress(f"truth: {st.truth}")
+    progress(f"scene: {st.scene}")
+    progress(f"{len(st.products)} products in {st.seconds:.1f} s")
     return 0
 
 

@@ -32,6 +32,8 @@ def test_simulate_then_build_dataset_then_bad_input(tmp_path):
     assert sim.returncode == 0, sim.stderr
     products = sim.stdout.split()
     assert len(products) == 2 and all(p.endswith(".SAFE") for p in products)
+    assert (tmp_path / "in" / "truth.zarr").is_dir() and (tmp_path / "in" / "scene" / "dem.tif").is_file()
+    assert "truth:" in sim.stderr
 
     run = alignsar("run", "build-dataset", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
                    "--workers", "1", "--tile-size", "512,512", "--json")

@@ -1,4 +1,5 @@
-"""Simulated Sentinel-1 products with known ground truth (see ``product``)."""
+"""Simulated Sentinel-1 products with known ground truth: the SAFE writer (``product``),
+the known world (``scene``) and the radar that observes it on many dates (``radar``)."""
 
 from ..settings import shared_data_dir
 from .product import (

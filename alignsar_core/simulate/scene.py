@@ -1025,8 +1025,24 @@ class Scene:
         d = self._check_date(date_index)
         shape = np.shape(lon)
         lon, lat, r, c = self._locate(lon, lat, outside)
-        cls, cell = self._classes_at(r, c, d)
+        out = self._backscatter(r, c, d)
         height = self.grid.bilinear(self.dem.height, lon, lat)
+        east, north, up = self.deformation.displacement(lon, lat, self.acquisition_days[d], self.start_doy)
+        out.update(height=height, displacement_east=east, displacement_north=north, displacement_up=up,
+                   atmospheric_delay=self.atmospheric_delay(lon, lat, height, d))
+        return {k: v.reshape(shape) for k, v in out.items()}
+
+    def backscatter(self, lon, lat, date_index: int, *, outside: str = "raise") -> dict[str, np.ndarray]:
+        """The land-cover part of ``sample`` alone: ``class_code``, ``cell_id``,
+        ``sigma0_vv``, ``sigma0_vh`` (what varies at the land-cover resolution; the
+        smooth deformation and atmosphere can be sampled on a coarser grid)."""
+        d = self._check_date(date_index)
+        shape = np.shape(lon)
+        _, _, r, c = self._locate(lon, lat, outside)
+        return {k: v.reshape(shape) for k, v in self._backscatter(r, c, d).items()}
+
+    def _backscatter(self, r, c, d: int) -> dict[str, np.ndarray]:
+        cls, cell = self._classes_at(r, c, d)
         base = self._cell_class[np.where(cell < 0, len(self.landcover), cell)]
         same = cls == base
         t = self._table
@@ -1037,20 +1053,9 @@ class Scene:
         season = np.cos(2.0 * np.pi * (doy - t["seasonal_peak_doy"]) / DAYS_PER_YEAR)  # (256,)
         vv_db = vv_db + (t["seasonal_amplitude_vv_db"] * season)[cls]
         vh_db = vh_db + (t["seasonal_amplitude_vh_db"] * season)[cls]
-        east, north, up = self.deformation.displacement(lon, lat, self.acquisition_days[d], self.start_doy)
-        delay = self.atmospheric_delay(lon, lat, height, d)
-        out = {
-            "class_code": cls,
-            "cell_id": cell,
-            "height": height,
-            "sigma0_vv": (10.0 ** (vv_db / 10.0)).astype(np.float32),
-            "sigma0_vh": (10.0 ** (vh_db / 10.0)).astype(np.float32),
-            "displacement_east": east,
-            "displacement_north": north,
-            "displacement_up": up,
-            "atmospheric_delay": delay,
-        }
-        return {k: v.reshape(shape) for k, v in out.items()}
+        return {"class_code": cls, "cell_id": cell,
+                "sigma0_vv": (10.0 ** (vv_db / 10.0)).astype(np.float32),
+                "sigma0_vh": (10.0 ** (vh_db / 10.0)).astype(np.float32)}
 
     def coherence(self, class_code, dt_days) -> np.ndarray:
         """Temporal coherence of each class for time separations ``dt_days`` (broadcast):
