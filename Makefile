@@ -26,13 +26,16 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,bench]"
 	$(PY) benchmarks/bench_burst_io.py
+	$(PY) benchmarks/bench_simulate.py
+	$(PY) benchmarks/bench_signatures.py
 
 ## Re-pin the full environment after changing pyproject.toml.
 lock:
 	rm -rf /tmp/alignsar-lock && $(PYTHON) -m venv /tmp/alignsar-lock
 	/tmp/alignsar-lock/bin/pip install --quiet --upgrade "pip>=24"
-	/tmp/alignsar-lock/bin/pip install --quiet -e ".[dev]"
+	/tmp/alignsar-lock/bin/pip install --quiet -e ".[dev,bench]"
 	/tmp/alignsar-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
 clean:

@@ -89,29 +89,24 @@ class ReferenceBurst:
         nodes = TerrainNodes.compute(geom.orbit, grid, height, line_step=node_step[0], pixel_step=node_step[1])
         return cls(product=product, burst=burst, orbit=geom.orbit, grid=grid, nodes=nodes, height=height)
 
-    def pixels(self, fields: dict[str, np.ndarray] | None = None, block_lines: int = 128):
-        """Yield (rows slice, ``TerrainNodes.pixel_geometry`` dict) over the burst in
-        blocks of lines (every pixel on its own terrain point)."""
-        cols = np.arange(self.grid.samples, dtype=np.float64)
-        for a in range(0, self.grid.lines, block_lines):
-            b = min(a + block_lines, self.grid.lines)
-            yield slice(a, b), self.nodes.pixel_geometry(np.arange(a, b, dtype=np.float64), cols, self.height,
-                                                         fields=fields)
 
-
-def geometric_offsets(ref: ReferenceBurst, orbit: Orbit, grid: RadarGrid,
+def geometric_offsets(ref: ReferenceBurst, orbit: Orbit, grid: RadarGrid, rows: tuple[int, int] | None = None,
                       block_lines: int = 128) -> dict[str, np.ndarray]:
     """Where the secondary pass (``orbit``, burst ``grid``) sees every reference pixel's
     ground point (Sansosti et al. 2006; ``terrain`` module): ``azimuth_offset`` and
-    ``range_offset`` (secondary line/pixel minus reference line/pixel, float64) and
+    ``range_offset`` (secondary line/pixel minus reference line/pixel) and
     ``range_difference`` R_secondary - R_reference (m): the reference + topographic
-    phase removed from the interferogram is 4 pi / lambda x this."""
+    phase removed from the interferogram is 4 pi / lambda x this. ``rows``: only
+    reference lines [a, b) (default all). float64 arrays (lines, samples)."""
     fields = ref.nodes.seen_from(orbit, grid)
-    shape = (ref.grid.lines, ref.grid.samples)
-    out = {k: np.empty(shape) for k in ("azimuth_offset", "range_offset", "range_difference")}
-    for rows, px in ref.pixels(fields, block_lines):
+    a, b = rows if rows is not None else (0, ref.grid.lines)
+    out = {k: np.empty((b - a, ref.grid.samples)) for k in ("azimuth_offset", "range_offset", "range_difference")}
+    cols = np.arange(ref.grid.samples, dtype=np.float64)
+    for r0 in range(a, b, block_lines):
+        r1 = min(r0 + block_lines, b)
+        px = ref.nodes.pixel_geometry(np.arange(r0, r1, dtype=np.float64), cols, ref.height, fields=fields)
         for k in out:
-            out[k][rows] = px[k]
+            out[k][r0 - a:r1 - a] = px[k]
     return out
 
 
@@ -131,61 +126,90 @@ class CoregisteredBurst:
     removed_phase: np.ndarray
 
 
-@dataclasses.dataclass
-class CoregisteredDate:
-    bursts: list[CoregisteredBurst]
-    esd: Any  # esd.EsdResult or None (one burst, or ESD off)
-    esd_correction_lines: float  # added to every geometric azimuth offset
-    esd_error: str = ""
-
-
-def coregister_date(refs: list[ReferenceBurst], reference_slcs: list[np.ndarray], product, bursts, pol: str, *,
-                    taps: int = 8, esd: bool = True, esd_looks: tuple[int, int] = (5, 20),
-                    min_coherence: float = 0.3, orbit: Orbit | None = None) -> CoregisteredDate:
-    """Coregister the bursts ``bursts`` (``BurstInfo`` of ``product``, the same burst ids
-    as ``refs`` in the same order) of one secondary date onto their reference bursts.
-
-    1. geometric offsets from the orbits and the DEM (``geometric_offsets``);
-    2. resampling with TOPS deramping/reramping (``resample_burst``);
-    3. with two bursts or more and ``esd``: ESD in the burst overlaps (``esd.esd_shift``)
-       gives one azimuth correction for the date (an orbit timing error is common to all
-       bursts: Yague-Martinez et al. 2016, sec. III-B), added to the offsets, and the
-       bursts are resampled again. ESD that finds no coherent overlap window is
-       reported in ``esd_error`` and skipped (geometric offsets kept).
-    """
-    from .esd import EsdError, esd_shift
+def coregister_burst(ref: ReferenceBurst, product, burst, pol: str, *, correction_lines: float = 0.0,
+                     taps: int = 8, orbit: Orbit | None = None, rows: tuple[int, int] | None = None,
+                     slc: np.ndarray | None = None) -> CoregisteredBurst:
+    """Secondary ``burst`` (``BurstInfo`` of ``product``) on ``ref``'s grid: geometric
+    offsets (+ ``correction_lines`` in azimuth, e.g. from ESD), then ``resample_burst``.
+    ``rows``: only reference lines [a, b). ``slc``: the secondary burst if already read."""
     from .products.sentinel1 import read_burst_lines
 
-    if len(refs) != len(bursts) or len(reference_slcs) != len(refs):
-        raise ValueError(f"{len(refs)} reference bursts, {len(reference_slcs)} reference images and "
-                         f"{len(bursts)} secondary bursts: they must pair up")
-    geom = open_swath_geometry(product, bursts[0].swath, pol, orbit=orbit)
-    lam = refs[0].grid.wavelength
-    pieces = []
-    for ref, b in zip(refs, bursts):
-        off = geometric_offsets(ref, geom.orbit, geom.bursts[b.burst_index])
+    geom = open_swath_geometry(product, burst.swath, pol, orbit=orbit)
+    off = geometric_offsets(ref, geom.orbit, geom.bursts[burst.burst_index], rows=rows)
+    sec = read_burst_lines(product, burst, pol) if slc is None else slc
+    ramp = TopsRamp.from_product(product, burst, orbit=geom.orbit)
+    az = off["azimuth_offset"] + correction_lines
+    line0 = rows[0] if rows is not None else 0
+    return CoregisteredBurst(
+        slc=resample_burst(sec, ramp, az, off["range_offset"], line0=line0, taps=taps),
+        azimuth_offset=az.astype(np.float32), range_offset=off["range_offset"].astype(np.float32),
+        removed_phase=(4.0 * np.pi / ref.grid.wavelength * off["range_difference"]).astype(np.float32))
+
+
+def esd_for_date(refs: list[ReferenceBurst], product, bursts, pol: str, *, taps: int = 8,
+                 looks: tuple[int, int] = (5, 20), min_coherence: float = 0.3, orbit: Orbit | None = None):
+    """ESD azimuth correction of one secondary date (``esd.esd_shift``) from the burst
+    overlaps only: each burst is geometrically coregistered on its overlap lines
+    (``esd.OverlapRows``), so memory stays a few hundred lines per burst. ``bursts``:
+    the date's ``BurstInfo`` s paired with ``refs`` (consecutive bursts, time order).
+    Returns the ``esd.EsdResult``; raises ``esd.EsdError`` when there is nothing to
+    measure (one burst, no coherent overlap window)."""
+    from .esd import EsdError, OverlapRows, burst_overlaps, esd_shift
+    from .products.sentinel1 import read_burst_lines
+
+    if len(refs) < 2:
+        raise EsdError("ESD needs at least two consecutive bursts")
+    grids = [r.grid for r in refs]
+    ovs = burst_overlaps([g.lines for g in grids], [g.first_line_time for g in grids],
+                         grids[0].azimuth_time_interval,
+                         [(g.valid_first_line, g.valid_last_line) for g in grids])
+    need: dict[int, list[tuple[int, int]]] = {k: [] for k in range(len(refs))}
+    for ov in ovs:
+        need[ov.burst].append((ov.first, ov.first + ov.n))
+        need[ov.burst + 1].append((ov.first_next, ov.first_next + ov.n))
+    ref_rows, sec_rows = [], []
+    for k, (ref, b) in enumerate(zip(refs, bursts)):
         sec = read_burst_lines(product, b, pol)
-        ramp = TopsRamp.from_product(product, b, orbit=geom.orbit)
-        pieces.append((off, sec, ramp))
+        rows = np.concatenate([np.arange(a, z) for a, z in need[k]])
+        r_parts, s_parts = [], []
+        for a, z in need[k]:
+            r_parts.append(read_burst_lines(ref.product, ref.burst, pol, a, z))
+            s_parts.append(coregister_burst(ref, product, b, pol, taps=taps, orbit=orbit, rows=(a, z), slc=sec).slc)
+        order = np.argsort(rows, kind="stable")
+        ref_rows.append(OverlapRows(rows[order], np.concatenate(r_parts)[order], ref.grid.lines))
+        sec_rows.append(OverlapRows(rows[order], np.concatenate(s_parts)[order], ref.grid.lines))
+    ramps = [TopsRamp.from_product(r.product, r.burst, orbit=r.orbit) for r in refs]
+    return esd_shift(ref_rows, sec_rows, ramps, grids, looks=looks, min_coherence=min_coherence)
 
-    def resample_all(correction: float) -> list[CoregisteredBurst]:
-        out = []
-        for off, sec, ramp in pieces:
-            az = off["azimuth_offset"] + correction
-            out.append(CoregisteredBurst(
-                slc=resample_burst(sec, ramp, az, off["range_offset"], taps=taps),
-                azimuth_offset=az.astype(np.float32), range_offset=off["range_offset"].astype(np.float32),
-                removed_phase=(4.0 * np.pi / lam * off["range_difference"]).astype(np.float32)))
-        return out
 
-    result = resample_all(0.0)
-    if not esd or len(refs) < 2:
-        return CoregisteredDate(result, None, 0.0)
-    try:
-        est = esd_shift(reference_slcs, [r.slc for r in result],
-                        [TopsRamp.from_product(r.product, r.burst, orbit=r.orbit) for r in refs],
-                        [r.grid for r in refs], looks=esd_looks, min_coherence=min_coherence)
-    except EsdError as exc:
-        return CoregisteredDate(result, None, 0.0, esd_error=str(exc))
-    corr = est.correction_lines
-    return CoregisteredDate(resample_all(corr) if abs(corr) > 1e-5 else result, est, corr)
+def burst_ground_footprint(product, burst, height: float = 0.0):
+    """Lon/lat polygon (shapely) of the burst's valid area on the surface ``height`` m
+    above the ellipsoid (rdr2geo of its valid corners and edge midpoints): what a DEM
+    must cover, plus a margin for the terrain's displacement (h / tan(incidence))."""
+    import shapely
+
+    geom = open_swath_geometry(product, burst.swath, burst.polarisations[0])
+    g = geom.bursts[burst.burst_index]
+    l0, l1 = burst.valid_first_line, burst.valid_last_line
+    p0, p1 = burst.valid_first_sample, burst.valid_last_sample
+    lines = np.array([l0, l0, l0, 0.5 * (l0 + l1), l1, l1, l1, 0.5 * (l0 + l1)], dtype=np.float64)
+    pixels = np.array([p0, 0.5 * (p0 + p1), p1, p1, p1, 0.5 * (p0 + p1), p0, p0], dtype=np.float64)
+    from .geometry import rdr2geo
+
+    lat, lon = rdr2geo(lines, pixels, np.full(lines.shape, height), geom.orbit, g)
+    return shapely.Polygon(np.column_stack([lon, lat]))
+
+
+#: ESD corrections less certain than this (standard deviation, lines) are not applied:
+#: the geometric offsets from precise orbits are already good to about this level, and a
+#: noisy estimate (small or incoherent overlaps) would make them worse.
+ESD_MAX_STD_LINES = 5e-4
+
+
+def esd_correction(est, max_std_lines: float = ESD_MAX_STD_LINES) -> tuple[float, str]:
+    """(correction to add to the azimuth offsets in lines, note): ``est.correction_lines``
+    when ``est.std_lines`` <= ``max_std_lines``, else 0 with the reason."""
+    if not np.isfinite(est.std_lines) or est.std_lines > max_std_lines:
+        return 0.0, (f"ESD estimate {est.correction_lines:+.5f} +- {est.std_lines:.5f} line not applied "
+                     f"(std above {max_std_lines} line: too few coherent overlap windows)")
+    return float(est.correction_lines), ""

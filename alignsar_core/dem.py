@@ -40,6 +40,7 @@ from typing import Any
 import numba
 import numpy as np
 import rasterio
+import rasterio.windows
 import shapely
 from rasterio.enums import Resampling
 from rasterio.transform import Affine
@@ -562,8 +563,37 @@ def read_dem_for_footprint(url_or_path, footprint, *, margin_m: float = DEFAULT_
                 f"{margin_m:g} m needs {_fmt_bounds(need)}; missing "
                 f"{100 * missing.area / centres.area:.1f} % of that area, within "
                 f"{_fmt_bounds(missing.bounds)}. Use a DEM (or mosaic / VRT) covering the burst.")
+        src_epsg = src.crs.to_epsg() if src.crs is not None else None
+        if (src_epsg in (4326, 4979) and src.transform.b == 0 and src.transform.d == 0
+                and src.transform.e < 0 and resolution_m == _source_resolution_m(src)):
+            return _read_window(src, name, need, vertical, geoid_model, geoid_grid, storage_options)
         return _read_src(src, name, grid.bounds, grid.shape, None, vertical, geoid_model,
                          geoid_grid, storage_options, resampling)
+
+
+def _read_window(src, name: str, need: Sequence[float], vertical, geoid_model, geoid_grid,
+                 storage_options) -> Dem:
+    """A lon/lat DEM's own pixels covering ``need`` (whole pixels, rounded outwards): no
+    resampling, so heights are exactly the file's (what the simulator's truth used)."""
+    from rasterio.windows import Window, from_bounds
+
+    win = from_bounds(*need, transform=src.transform)
+    r0, c0 = max(int(np.floor(win.row_off)) - 1, 0), max(int(np.floor(win.col_off)) - 1, 0)
+    r1 = min(int(np.ceil(win.row_off + win.height)) + 1, src.height)
+    c1 = min(int(np.ceil(win.col_off + win.width)) + 1, src.width)
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    w, s, e, n = rasterio.windows.bounds(window, src.transform)
+    grid = GeoGrid(w, s, e, n, r1 - r0, c1 - c0)
+    h = src.read(1, window=window, masked=True).astype(np.float32).filled(np.nan)
+    if np.isnan(h).any():
+        raise DemError(f"{name}: no-data voids inside the burst's DEM window {_fmt_bounds(grid.bounds)} "
+                       f"({100 * np.isnan(h).mean():.2f} % of its pixels)")
+    vert = vertical or _vertical_of(src)
+    if vert is None:
+        raise ValueError(f"{name}: cannot tell whether the heights are ellipsoidal or geoid; pass vertical=")
+    if vert == "geoid":
+        h = h + _geoid_undulation(grid, geoid_model, geoid_grid, storage_options)
+    return Dem(grid, h, source=name)
 
 
 def _source_resolution_m(src) -> float:

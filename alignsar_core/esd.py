@@ -47,7 +47,7 @@ import numpy as np
 
 from .tops import TopsRamp
 
-__all__ = ["EsdError", "OverlapEstimate", "EsdResult", "burst_overlaps", "esd_shift"]
+__all__ = ["EsdError", "OverlapEstimate", "EsdResult", "OverlapRows", "burst_overlaps", "esd_shift"]
 
 
 class EsdError(ValueError):
@@ -169,6 +169,29 @@ def burst_overlaps(lines: Sequence[int], first_line_times: Sequence[float], azim
     return out
 
 
+class OverlapRows:
+    """Some lines of a burst (``rows``: burst lines, ascending; ``data``: those lines), standing
+    in for the whole burst array in :func:`esd_shift`, which reads only overlap lines: a
+    swath's ESD then needs a few hundred lines per burst in memory, not every burst."""
+
+    def __init__(self, rows: np.ndarray, data: np.ndarray, lines: int):
+        self.rows = np.asarray(rows)
+        self.data = np.asarray(data)
+        self.shape = (int(lines), self.data.shape[1])
+        self.ndim = 2
+
+    def take_rows(self, lines: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self.rows, lines)
+        if np.any(pos >= self.rows.size) or np.any(self.rows[np.minimum(pos, self.rows.size - 1)] != lines):
+            raise EsdError(f"lines {lines.min()}..{lines.max()} are not all held (have {self.rows.min()}.."
+                           f"{self.rows.max()})")
+        return self.data[pos]
+
+
+def _take(a, lines: np.ndarray) -> np.ndarray:
+    return a.take_rows(lines) if isinstance(a, OverlapRows) else np.asarray(a)[lines]
+
+
 def _window_sums(a: np.ndarray, looks: tuple[int, int]) -> np.ndarray:
     """Sums over non-overlapping (la, lr) windows (edges that do not fill a window dropped)."""
     la, lr = looks
@@ -229,8 +252,8 @@ def esd_shift(reference: Sequence[np.ndarray], secondary: Sequence[np.ndarray],
         k = ov.burst
         la = np.arange(ov.first, ov.first + ov.n)
         lb = np.arange(ov.first_next, ov.first_next + ov.n)
-        ra, sa = np.asarray(reference[k])[la], np.asarray(secondary[k])[la]
-        rb, sb = np.asarray(reference[k + 1])[lb], np.asarray(secondary[k + 1])[lb]
+        ra, sa = _take(reference[k], la), _take(secondary[k], la)
+        rb, sb = _take(reference[k + 1], lb), _take(secondary[k + 1], lb)
         ns = ra.shape[1]
         idx = np.arange(len(ramps[k].k_t))[samples]
         if idx.size != ns:

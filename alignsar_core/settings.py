@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         None, description="Dask scheduler address (tcp://host:8786); unset = local cluster.")
     dask_workers: int = Field(2, ge=1, description="Workers of the local Dask cluster.")
     dask_threads_per_worker: int = Field(1, ge=1, description="Threads per local worker.")
+    dem_url: str | None = Field(
+        None, description="DEM GeoTIFF/COG (any CRS, heights above the WGS84 ellipsoid) for "
+                          "coregistration; unset: INPUT/scene/dem.tif when the input holds one "
+                          "(simulated stacks), else no coregistration.")
+    interpolation_taps: int = Field(8, ge=4, le=32, description="Windowed-sinc taps of the coregistration resampler.")
     tile_size: Annotated[tuple[int, int], NoDecode] = Field(
         (512, 4096),
         description="Tile (azimuth lines, range samples); Zarr chunks align with it.",

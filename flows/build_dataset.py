@@ -2,9 +2,12 @@
 
 Fan-out: one ``scan-product`` task per product, then one ``calibrate-burst`` task
 per burst (all polarisations of the burst in one task), executed on Dask (a local
-cluster by default, any scheduler via ``ALIGNSAR_DASK_ADDRESS``). A bad product or
-burst fails on its own: the others finish, their outputs are published, and the
-flow ends Failed with a message that names every failure.
+cluster by default, any scheduler via ``ALIGNSAR_DASK_ADDRESS``). With a DEM
+(``ALIGNSAR_DEM_URL``, or ``scene/dem.tif`` beside simulated inputs) the bursts are
+also coregistered into stacks: ``prepare-stack`` per burst footprint, ``esd-date``
+per secondary product, ``coregister-burst`` per burst and date, ``finish-stack``.
+A bad product or burst fails on its own: the others finish, their outputs are
+published, and the flow ends Failed with a message that names every failure.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from prefect.states import Completed, Failed
 
 from alignsar_core.settings import Settings, get_settings
 from tasks.burst_tasks import calibrate_burst, list_products, publish_stac, scan_product
+from tasks.stack_tasks import coregister_burst_date, esd_date, find_dem, finish_stack, plan_stacks, prepare_stack
 
 DEFAULT_COLLECTION = "alignsar-s1-bursts"
 
@@ -34,6 +38,8 @@ class BuildSummary:
     stac_collection: str | None
     failures: dict[str, str]  # product URL or burst acquisition id -> error
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # store -> task work
+    stacks: list[str] = dataclasses.field(default_factory=list)  # coregistered stack stores
+    notes: list[str] = dataclasses.field(default_factory=list)  # what was skipped and why
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -80,6 +86,7 @@ def build_dataset(
             failures[burst.acquisition_id] = _error_text(fut)
             logger.error("burst failed: %s: %s", burst.acquisition_id, failures[burst.acquisition_id])
 
+    stacks, notes = _coregister(input_url, bursts, failures, settings, logger)
     stac_url = publish_stac(results, settings, collection_id) if results else None
     summary = BuildSummary(
         input_url=input_url,
@@ -89,6 +96,8 @@ def build_dataset(
         stac_collection=stac_url,
         failures=failures,
         seconds={r.store_url: round(r.seconds, 3) for r in results},
+        stacks=stacks,
+        notes=notes,
     )
     logger.info("%d burst store(s) ready (%d kept from earlier runs), %d failure(s)",
                 len(results), len(summary.skipped), len(failures))
@@ -96,6 +105,55 @@ def build_dataset(
         return Failed(message=f"{len(failures)} failure(s): " + "; ".join(
             f"{k}: {v}" for k, v in failures.items()), data=summary)
     return Completed(message=f"{len(results)} burst store(s)", data=summary)
+
+
+def _coregister(input_url: str, bursts: list, failures: dict[str, str], settings: Settings,
+                logger) -> tuple[list[str], list[str]]:
+    """The coregistration stage (module docstring); returns (stack stores, notes)."""
+    if not bursts:
+        return [], []
+    dem_url = find_dem(input_url, settings)
+    if dem_url is None:
+        note = ("coregistration skipped: no DEM (set ALIGNSAR_DEM_URL; simulated inputs carry "
+                "scene/dem.tif)")
+        logger.warning(note)
+        return [], [note]
+    plans = plan_stacks(bursts)
+    preps = prepare_stack.map(plans, dem_url=unmapped(dem_url), settings=unmapped(settings))
+    ready, kept = [], []
+    for plan, fut in zip(plans, preps):
+        fut.wait()
+        if fut.state.is_completed():
+            (kept if fut.result()["skipped"] else ready).append(plan)
+        else:
+            failures[plan.stack_id] = _error_text(fut)
+            logger.error("stack failed: %s: %s", plan.stack_id, failures[plan.stack_id])
+    # one ESD per secondary product and swath, over its consecutive bursts
+    groups: dict[tuple[str, str], list] = {}
+    for plan in ready:
+        for b in plan.bursts[1:]:
+            groups.setdefault((b.product_url, b.swath), []).append((plan.reference, b))
+    esd = {}
+    for key, pairs in groups.items():
+        pairs.sort(key=lambda rs: rs[1].burst_index)
+        esd[key] = esd_date.submit(key[0], pairs, dem_url, settings)
+    writes: dict[str, list] = {p.stack_id: [] for p in ready}
+    for plan in ready:
+        for b in plan.bursts[1:]:
+            writes[plan.stack_id].append(
+                (b, coregister_burst_date.submit(plan, b, esd[(b.product_url, b.swath)], dem_url, settings)))
+    stacks = [f"{settings.storage_root.rstrip('/')}/stacks/{p.stack_id}.zarr" for p in kept]
+    for plan in ready:
+        ok = True
+        for b, fut in writes[plan.stack_id]:
+            fut.wait()
+            if not fut.state.is_completed():
+                ok = False
+                failures[f"{plan.stack_id} {b.acquisition_id}"] = _error_text(fut)
+                logger.error("coregistration failed: %s: %s", b.acquisition_id, _error_text(fut))
+        if ok:
+            stacks.append(finish_stack(plan, settings))
+    return stacks, []
 
 
 def _error_text(fut) -> str:

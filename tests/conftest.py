@@ -30,3 +30,16 @@ def s3_server():
     store.start()
     yield store
     store.stop()
+
+
+@pytest.fixture(scope="session")
+def sim_stack(tmp_path_factory):
+    """A small simulated stack (3 dates, 2 bursts, 1024 samples of IW1, VV+VH) over a
+    known scene, with its truth: shared by the simulator and coregistration tests."""
+    from alignsar_core.simulate.radar import simulate_stack
+
+    from ._shared import S1_PRODUCT
+
+    if not S1_PRODUCT.exists():
+        pytest.skip("needs ../shared/data/sentinel1")
+    return simulate_stack(tmp_path_factory.mktemp("sim-stack"), n_dates=3, n_bursts=2, n_samples=1024, seed=7)

@@ -25,9 +25,8 @@ N_SAMPLES = 1024  # IW1 valid samples start at 529: 495 valid columns
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    out = tmp_path_factory.mktemp("radar-sim")
-    st = simulate_stack(out, n_dates=3, n_bursts=2, n_samples=N_SAMPLES, seed=7)
+def stack(sim_stack):
+    st = sim_stack
     products = [open_product(p) for p in st.products]
     bursts = [[b for b in list_bursts(p) if b.swath == "IW1"] for p in products]
     truth = xr.open_zarr(st.truth, consolidated=False).load()

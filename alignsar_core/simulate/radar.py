@@ -686,7 +686,8 @@ def simulate_stack(out: str | os.PathLike, *, n_dates: int = 3, n_bursts: int = 
     try:
         tpl = _Template(template, swath.upper(), pols[0], first_burst, n_bursts, n_samples)
         if scene is None:
-            scene = make_default_scene(_footprint(tpl), n_dates, seed, relief_m=relief_m)
+            # the margin holds the pipeline's DEM margin (tasks.stack_tasks.DEM_MARGIN_M)
+            scene = make_default_scene(_footprint(tpl), n_dates, seed, relief_m=relief_m, margin_m=3000.0)
             progress(f"scene: {scene.grid.shape[0]} x {scene.grid.shape[1]} DEM pixels, "
                      f"{len(scene.landcover)} land-cover cells, {len(scene.targets)} targets")
         elif scene.n_dates != n_dates:

@@ -1,0 +1,449 @@
+"""All SAR signatures of one full burst-date (VV + VH, 1501 x 21632, complex64), per tile.
+
+Prints, side by side in one run:
+  * the memory-bandwidth floor: a plain numpy pass over the same bytes (one read of
+    the inputs + one write of the outputs; also a plain copy of the inputs alone);
+  * all signatures of one date (32 float32 outputs, listed below) on one full burst:
+    in this process (tile loop, numba on every core), and as Dask tasks over 512 x 4096
+    tiles with the halo on 1 and 2 workers (LocalCluster, processes, 1 thread each,
+    inputs/outputs as shared-memory arrays standing in for the Zarr stores: each task
+    reads its tile + halo and writes its region);
+  * coherence 5 x 20: sarxarray's ``complex_coherence`` vs ours (the same multilook
+    estimator; and our moving-window version), max abs difference;
+  * sigma0: xarray-sentinel's ``calibrate_intensity`` vs ours, max relative difference;
+  * speckle filters on one full-burst intensity (boxcar 7x7, refined Lee, Quegan-Yu on
+    4 dates);
+with seconds, MB/s of SLC input (VV + VH of the date, 520 MB), the ratio to the floor
+and peak memory (VmHWM of this process per stage; per Dask worker: private memory =
+RssAnon + peak numpy allocations of a task, and VmHWM, which also counts the pages of
+the shared-memory inputs/outputs the worker touched).
+
+    .venv/bin/python benchmarks/bench_signatures.py [--samples 21632] [--repeat 2] [--workers 1,2]
+
+Outputs of one burst-date: per polarisation (VV, VH) amplitude, intensity, SLC phase,
+sigma0 / beta0 / gamma0 with thermal noise removed, linear and dB (9 x 2); dual-pol C11,
+C22, Re/Im C12 (5 x 20 window), entropy, alpha, DpRVI, RVI, sigma0 sum, difference and
+cross/co ratio in dB (11); with the previous date (VV): coherence magnitude and phase
+(5 x 20, reference + topographic phase removed) and the single-look interferometric
+phase (3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+WINDOW = (5, 20)
+TILE = (512, 4096)
+LINE_OFFSET = 1501  # second burst of IW1: its swath lines
+
+
+def _status(key: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak() -> None:
+    """Reset VmHWM (Linux: 5 > /proc/self/clear_refs) so each stage's peak is its own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def best_of(n, fn):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times), statistics.median(times)
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def load_luts(samples: int):
+    """sigma0/beta0/gamma0 and noise LUTs of IW1 VV and VH: the real annotation from
+    ../shared when present, else a synthetic LUT on the same kind of grid."""
+    from alignsar_core.calibration import CalibrationLut, NoiseLut
+    from alignsar_core.settings import shared_data_dir
+
+    safe = shared_data_dir() / "sentinel1" / "S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4.SAFE"
+    luts, noise, cal_groups = {}, {}, {}
+    if safe.is_dir():
+        from alignsar_core.products.sentinel1 import open_product
+
+        product = open_product(str(safe), metadata_only=True, allow_partial=True)
+        for pol in ("VV", "VH"):
+            cal = product.open_group(f"IW1/{pol}/calibration")
+            cal_groups[pol] = cal
+            luts[pol] = [CalibrationLut.from_xarray_sentinel(cal, k) for k in ("sigma0", "beta0", "gamma0")]
+            noise[pol] = NoiseLut.from_xarray_sentinel(product.open_group(f"IW1/{pol}/noise_range"),
+                                                       product.open_group(f"IW1/{pol}/noise_azimuth"))
+        return luts, noise, cal_groups, "real S1B IW1 annotation (../shared)"
+    import xarray as xr
+
+    lines = np.arange(-1042, 14700, 487)
+    pixels = np.arange(0, samples + 40, 40)
+    base = 300.0 + 30.0 * np.sin(pixels / samples * 3)[None, :] + 0.001 * lines[:, None]
+    for pol in ("VV", "VH"):
+        luts[pol] = [CalibrationLut(k, lines, pixels, base * f) for k, f in (("sigma0", 1.0), ("beta0", 0.75), ("gamma0", 0.9))]
+        noise[pol] = NoiseLut(CalibrationLut("noise", lines, pixels, np.full(base.shape, 500.0)))
+        cal_groups[pol] = xr.Dataset({"sigmaNought": (("line", "pixel"), base)}, coords={"line": lines, "pixel": pixels})
+    return luts, noise, cal_groups, "synthetic LUT (../shared missing)"
+
+
+# ----------------------------------------------------------------------------- one tile
+
+
+NAMES = [f"{v}_{p}" for p in ("vv", "vh") for v in (
+    "amplitude", "intensity", "slc_phase", "sigma0", "beta0", "gamma0", "sigma0_db", "beta0_db", "gamma0_db")]
+NAMES += ["c11", "c22", "c12_re", "c12_im", "entropy_dual", "alpha_dual", "dprvi", "rvi_dual",
+          "sigma0_sum", "sigma0_difference", "cross_ratio_db", "coherence", "coherence_phase",
+          "interferometric_phase"]
+
+
+def tile_signatures(vv, vh, vv_prev, removed, lines, pixels, luts, noise) -> dict[str, np.ndarray]:
+    """Every signature of one date on one tile (with its halo): the per-tile task body."""
+    from alignsar_core.signatures import coherence as co
+    from alignsar_core.signatures import polarimetric as pol
+    from alignsar_core.signatures import single_pol as sp
+
+    out: dict[str, np.ndarray] = {}
+    for p, s in (("vv", vv), ("vh", vh)):
+        out[f"amplitude_{p}"] = sp.amplitude(s)
+        out[f"intensity_{p}"] = sp.intensity(s)
+        out[f"slc_phase_{p}"] = sp.slc_phase(s)
+        cal = sp.calibrated_intensity(s, luts[p.upper()], lines, pixels, noise=noise[p.upper()])
+        for k, v in cal.items():
+            out[f"{k}_{p}"] = v
+            out[f"{k}_db_{p}"] = sp.to_db(v)
+    z_vv = sp.calibrated_complex(vv, luts["VV"][0], lines, pixels)
+    z_vh = sp.calibrated_complex(vh, luts["VH"][0], lines, pixels)
+    c11, c22, c12 = pol.c2(z_vv, z_vh, WINDOW)
+    del z_vv, z_vh
+    out.update(c11=c11, c22=c22, c12_re=c12.real, c12_im=c12.imag)
+    d = pol.dual_pol_decomposition(c11, c22, c12)
+    out.update(entropy_dual=d["entropy_dual"], alpha_dual=d["alpha_dual"], dprvi=d["dprvi"])
+    out["rvi_dual"] = pol.rvi_dual(c11, c22)
+    out["sigma0_sum"] = pol.intensity_sum(out["sigma0_vv"], out["sigma0_vh"])
+    out["sigma0_difference"] = pol.intensity_difference(out["sigma0_vv"], out["sigma0_vh"])
+    out["cross_ratio_db"] = pol.intensity_ratio(out["sigma0_vh"], out["sigma0_vv"], db=True)
+    out["coherence"], out["coherence_phase"] = co.coherence(vv, vv_prev, WINDOW, removed, return_phase=True)
+    out["interferometric_phase"] = sp.interferometric_phase(vv, vv_prev, removed)
+    return out
+
+
+def tiles(n, m, tile=TILE):
+    return [(i0, min(n, i0 + tile[0]), j0, min(m, j0 + tile[1]))
+            for i0 in range(0, n, tile[0]) for j0 in range(0, m, tile[1])]
+
+
+def run_tile(inputs, outputs, luts, noise, i0, i1, j0, j1, n, m):
+    """Read tile + halo, compute, write the cropped region of every output; returns the
+    seconds spent reading, computing and writing."""
+    from alignsar_core.signatures.window import halo_for
+
+    ha, hr = halo_for(WINDOW)
+    e0, e1, f0, f1 = max(0, i0 - ha), min(n, i1 + ha), max(0, j0 - hr), min(m, j1 + hr)
+    t0 = time.perf_counter()
+    vv, vh, vv_prev, removed = (np.ascontiguousarray(a[e0:e1, f0:f1]) for a in inputs)
+    t1 = time.perf_counter()
+    res = tile_signatures(vv, vh, vv_prev, removed, np.arange(e0, e1) + LINE_OFFSET, np.arange(f0, f1), luts, noise)
+    t2 = time.perf_counter()
+    for k, name in enumerate(NAMES):
+        outputs[k, i0:i1, j0:j1] = res[name][i0 - e0:i1 - e0, j0 - f0:j1 - f0]
+    return t1 - t0, t2 - t1, time.perf_counter() - t2
+
+
+# ----------------------------------------------------------------------------- Dask worker side
+
+def dask_task(paths, shape, luts, noise, bounds, measure):
+    """One tile as a Dask task. The shared-memory arrays are mapped for the task only
+    (like a read from / region write to a store), so the worker keeps no burst-sized
+    state. With ``measure``: (pid, private memory the task needed in MB) = RssAnon before
+    + the peak of numpy allocations during the task (tracemalloc), and VmHWM."""
+    import numba
+
+    numba.set_num_threads(1)  # one core per worker: Dask parallelises over tiles
+    n, m = shape
+    if measure:
+        base = _status("RssAnon")
+        tracemalloc.start()
+    ins = [np.load(p, mmap_mode="r") for p in paths[:4]]
+    outs = np.memmap(paths[4], dtype=np.float32, mode="r+", shape=(len(NAMES), n, m))
+    times = run_tile(ins, outs, luts, noise, *bounds, n, m)
+    del ins, outs
+    if measure:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return os.getpid(), base + peak / 2**20, _status("VmHWM"), times
+    return os.getpid(), 0.0, 0.0, times
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=1501)
+    ap.add_argument("--samples", type=int, default=21632)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--workers", default="1,2", help="Dask worker counts to run ('' for none)")
+    ap.add_argument("--skip-stages", action="store_true", help="skip the per-stage and speckle timings")
+    ap.add_argument("--skip-reference", action="store_true", help="skip sarxarray / xarray-sentinel")
+    args = ap.parse_args()
+
+    import numba
+
+    from alignsar_core.signatures import coherence as co
+    from alignsar_core.signatures import single_pol as sp
+    from alignsar_core import speckle
+
+    n, m = args.lines, args.samples
+    print(f"burst {n} x {m}, window {WINDOW}, tiles {TILE}, {os.cpu_count()} CPUs, "
+          f"numba threads {numba.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
+    luts, noise, cal_groups, lut_source = load_luts(m)
+    print(f"calibration: {lut_source}")
+
+    rng = np.random.default_rng(0)
+
+    def cg(scale):
+        z = np.empty((n, m), np.complex64)
+        z.real = rng.standard_normal((n, m), dtype=np.float32)
+        z.imag = rng.standard_normal((n, m), dtype=np.float32)
+        return z * np.float32(scale)
+
+    vv = cg(120.0)
+    vh = (0.3 * vv + cg(40.0)).astype(np.complex64)
+    vv_prev = (0.7 * vv + cg(85.0)).astype(np.complex64)
+    removed = (np.linspace(0, 60, m, dtype=np.float32)[None, :] + np.linspace(0, 5, n, dtype=np.float32)[:, None])
+    inputs = [vv, vh, vv_prev, removed]
+    slc_mb = (vv.nbytes + vh.nbytes) / 1e6
+    in_bytes = sum(a.nbytes for a in inputs)
+    out_bytes = len(NAMES) * n * m * 4
+    print(f"inputs: VV + VH {slc_mb:.0f} MB + previous VV + removed phase = {in_bytes / 1e6:.0f} MB; "
+          f"outputs: {len(NAMES)} float32 arrays = {out_bytes / 1e6:.0f} MB")
+    lines, pixels = np.arange(n) + LINE_OFFSET, np.arange(m)
+
+    def row(label, best, median, floor, peak=None, extra=""):
+        pk = f"  peak {peak:7.0f} MB" if peak is not None else ""
+        ratio = f"{best / floor:6.1f}x floor" if floor else ""
+        print(f"{label:52s} {best:7.3f} s (median {median:6.3f})  {slc_mb / best:7.0f} MB/s  {ratio}{pk}{extra}")
+
+    # ---------------------------------------------------------------- floors
+    outputs = np.empty((len(NAMES), n, m), np.float32)
+    outputs.fill(0)  # touch the pages once: runs below write into resident memory
+    copies = [np.empty_like(a) for a in inputs]
+    chunk = np.empty(1 << 20, np.uint8)
+
+    def read_inputs():
+        for a in inputs:
+            b = a.reshape(-1).view(np.uint8)
+            for s in range(0, b.size, chunk.size):
+                np.copyto(chunk[: min(chunk.size, b.size - s)], b[s:s + chunk.size])
+
+    def floor_io():
+        read_inputs()
+        outputs.fill(1.0)
+
+    def floor_copy():
+        for a, c in zip(inputs, copies):
+            np.copyto(c, a)
+
+    f_io = best_of(args.repeat + 1, floor_io)
+    f_cp = best_of(args.repeat + 1, floor_copy)
+    del copies
+    print("\n-- memory-bandwidth floor (plain numpy, one thread)")
+    row(f"read inputs {in_bytes / 1e6:.0f} MB + write outputs {out_bytes / 1e6:.0f} MB", *f_io, None)
+    row(f"copy inputs only ({in_bytes / 1e6:.0f} MB read + write)", *f_cp, None)
+    floor = f_io[0]
+
+    # ---------------------------------------------------------------- in-process tile loop
+    print(f"\n-- all {len(NAMES)} signatures of one burst-date ('x floor' = / read+write floor)")
+    all_tiles = tiles(n, m)
+
+    splits = []
+
+    def in_process():
+        splits.append(np.sum([run_tile(inputs, outputs, luts, noise, *b, n, m) for b in all_tiles], axis=0))
+
+    in_process()  # compile / warm
+    reset_peak()
+    t = best_of(args.repeat, in_process)
+    row(f"this process, tile loop, numba {numba.get_num_threads()} threads", *t, floor, _status("VmHWM"))
+    print(f"{'':52s} seconds summed over tiles (last run): read {splits[-1][0]:.2f}, "
+          f"compute {splits[-1][1]:.2f}, write {splits[-1][2]:.2f}")
+    reference = [_digest(o) for o in outputs]
+
+    # one tile's working memory (numpy allocations) in this process
+    b = all_tiles[0]
+    tracemalloc.start()
+    run_tile(inputs, outputs, luts, noise, *b, n, m)
+    tile_peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    print(f"{'':52s} one {TILE[0]} x {TILE[1]} tile: {tile_peak:.0f} MB of numpy allocations at its peak")
+
+    # ---------------------------------------------------------------- per-stage breakdown
+    stages = {
+        "amplitude + intensity + SLC phase (VV, VH)": lambda: [
+            (sp.amplitude(s), sp.intensity(s), sp.slc_phase(s)) for s in (vv, vh)],
+        "sigma0/beta0/gamma0 noise-removed, lin + dB (VV, VH)": lambda: [
+            sp.backscatter_db(sp.calibrated_intensity(s, luts[p], lines, pixels, noise=noise[p]))
+            for p, s in (("VV", vv), ("VH", vh))],
+        "C2 (5 x 20) + H/alpha/DpRVI + RVI": lambda: _dual(vv, vh, luts, lines, pixels),
+        "coherence (5 x 20, moving) + phase + ifg phase": lambda: (
+            co.coherence(vv, vv_prev, WINDOW, removed, return_phase=True),
+            sp.interferometric_phase(vv, vv_prev, removed)),
+    }
+    if args.skip_stages:
+        stages = {}
+    else:
+        print("\n-- the same, by stage, whole burst in this process")
+    for label, fn in stages.items():
+        fn()
+        reset_peak()
+        row(label, *best_of(args.repeat, fn), None, _status("VmHWM"))
+
+    # ---------------------------------------------------------------- reference libraries
+    if not args.skip_reference:
+        _references(args, vv, vv_prev, luts, cal_groups, lines, pixels, slc_mb, row)
+
+    # ---------------------------------------------------------------- speckle filters
+    if not args.skip_stages:
+        print("\n-- speckle filters on one full-burst intensity (this process)")
+        inten = sp.intensity(vv)
+        stack4 = np.stack([inten, sp.intensity(vh), sp.intensity(vv_prev), inten * np.float32(0.5)])
+        for label, fn in (("boxcar 7 x 7", lambda: speckle.boxcar(inten, 7)),
+                          ("refined Lee 7 x 7", lambda: speckle.refined_lee(inten)),
+                          ("Quegan & Yu, 4 dates, 7 x 7", lambda: speckle.quegan_yu(stack4, 7))):
+            fn()
+            reset_peak()
+            row(label, *best_of(args.repeat, fn), None, _status("VmHWM"))
+        del stack4, inten
+
+    # ---------------------------------------------------------------- Dask
+    del outputs
+    if args.workers.strip():
+        _dask_runs(args, inputs, reference, luts, noise, all_tiles, n, m, floor, row)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (other processes share the {os.cpu_count()} CPUs)")
+
+
+def _digest(a: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.blake2b(np.ascontiguousarray(a).view(np.uint8), digest_size=16).hexdigest()
+
+
+def _dual(vv, vh, luts, lines, pixels):
+    from alignsar_core.signatures import polarimetric as pol
+    from alignsar_core.signatures import single_pol as sp
+
+    z1 = sp.calibrated_complex(vv, luts["VV"][0], lines, pixels)
+    z2 = sp.calibrated_complex(vh, luts["VH"][0], lines, pixels)
+    c11, c22, c12 = pol.c2(z1, z2, WINDOW)
+    return pol.dual_pol_decomposition(c11, c22, c12), pol.rvi_dual(c11, c22)
+
+
+def _references(args, vv, vv_prev, luts, cal_groups, lines, pixels, slc_mb, row):
+    import xarray as xr
+    import xarray_sentinel
+
+    from alignsar_core.signatures import coherence as co
+    from alignsar_core.signatures import single_pol as sp
+
+    print("\n-- against the reference libraries (same machine, same run; MB/s of one SLC: "
+          f"{vv.nbytes / 1e6:.0f} MB)")
+    one = vv.nbytes / 1e6
+    try:
+        import sarxarray
+        from importlib.metadata import version
+
+        dims = ("azimuth", "range")
+        coords = {"azimuth": np.arange(vv.shape[0]), "range": np.arange(vv.shape[1])}
+        a = xr.DataArray(vv, dims=dims, coords=coords)
+        b = xr.DataArray(vv_prev, dims=dims, coords=coords)
+        ref = sarxarray.complex_coherence(a, b, WINDOW).values
+        t_ref = best_of(args.repeat, lambda: sarxarray.complex_coherence(a, b, WINDOW).compute())
+        ours = co.multilook_coherence(vv, vv_prev, WINDOW)
+        t_ours = best_of(args.repeat, lambda: co.multilook_coherence(vv, vv_prev, WINDOW))
+        t_mov = best_of(args.repeat, lambda: co.coherence(vv, vv_prev, WINDOW))
+        diff = float(np.nanmax(np.abs(ours - ref)))
+        print(f"sarxarray {version('sarxarray')} complex_coherence 5 x 20 (multilook)   {t_ref[0]:7.3f} s  {one / t_ref[0]:7.0f} MB/s")
+        print(f"ours multilook_coherence 5 x 20 (same estimator)    {t_ours[0]:7.3f} s  {one / t_ours[0]:7.0f} MB/s"
+              f"  {t_ref[0] / t_ours[0]:5.1f}x faster, max |diff| {diff:.1e}")
+        print(f"ours coherence 5 x 20 moving window (every pixel)   {t_mov[0]:7.3f} s  {one / t_mov[0]:7.0f} MB/s"
+              f"  {t_ref[0] / t_mov[0]:5.1f}x faster (and {WINDOW[0] * WINDOW[1]}x the outputs)")
+    except ImportError:
+        print("sarxarray not installed: coherence comparison skipped")
+
+    da = xr.DataArray(vv, dims=("line", "pixel"), coords={"line": lines, "pixel": pixels})
+    lut = cal_groups["VV"]["sigmaNought"]
+    ref = xarray_sentinel.calibrate_intensity(da, lut).values
+    t_ref = best_of(args.repeat, lambda: xarray_sentinel.calibrate_intensity(da, lut))
+    ours = sp.calibrated_intensity(vv, luts["VV"][0], lines, pixels)
+    t_ours = best_of(args.repeat, lambda: sp.calibrated_intensity(vv, luts["VV"][0], lines, pixels))
+    rel = float(np.nanmax(np.abs(ours - ref) / np.abs(ref)))
+    print(f"xarray-sentinel {xarray_sentinel.__version__} calibrate_intensity sigma0        {t_ref[0]:7.3f} s  {one / t_ref[0]:7.0f} MB/s")
+    print(f"ours calibrated_intensity sigma0                    {t_ours[0]:7.3f} s  {one / t_ours[0]:7.0f} MB/s"
+          f"  {t_ref[0] / t_ours[0]:5.1f}x faster, max rel diff {rel:.1e}")
+
+
+def _dask_runs(args, inputs, reference, luts, noise, all_tiles, n, m, floor, row):
+    from dask.distributed import Client, LocalCluster
+
+    print(f"\n-- Dask: {len(all_tiles)} tasks of {TILE[0]} x {TILE[1]} + halo, LocalCluster processes, "
+          "1 thread + 1 numba thread per worker")
+    with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as tmp:
+        paths = []
+        for k, a in enumerate(inputs):
+            p = os.path.join(tmp, f"in{k}.npy")
+            np.save(p, a)
+            paths.append(p)
+        paths.append(os.path.join(tmp, "out.f32"))
+        np.memmap(paths[4], dtype=np.float32, mode="w+", shape=(len(NAMES), n, m)).flush()
+        for nw in [int(w) for w in args.workers.split(",")]:
+            with LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, dashboard_address=None,
+                              memory_limit="2GiB", env={"NUMBA_NUM_THREADS": "1"}) as cluster, Client(cluster) as client:
+                lf, nf = client.scatter([luts, noise], broadcast=True)
+
+                def run(measure=False):
+                    futs = [client.submit(dask_task, paths, (n, m), lf, nf, b, measure, pure=False) for b in all_tiles]
+                    return client.gather(futs)
+
+                mem = run(measure=True)  # warm-up: numba cache load, page faults; memory per task
+                last = []
+                t = best_of(args.repeat, lambda: last.append(run()))
+                split = np.sum([r[3] for r in last[-1]], axis=0)
+                per_worker: dict[int, tuple[float, float]] = {}
+                for pid, mb, hwm, _ in mem:
+                    old = per_worker.get(pid, (0.0, 0.0))
+                    per_worker[pid] = (max(old[0], mb), max(old[1], hwm))
+                peaks = ", ".join(f"{a:.0f} private / {b:.0f} RSS" for a, b in per_worker.values())
+                row(f"Dask, {nw} worker{'s' if nw > 1 else ''} (2 GiB memory limit each)", *t, floor, None,
+                    f"  peak MB per worker: {peaks}")
+                print(f"{'':52s} task seconds summed over tiles (last run): read {split[0]:.2f}, "
+                      f"compute {split[1]:.2f}, write {split[2]:.2f}")
+        out = np.memmap(paths[4], dtype=np.float32, mode="r", shape=(len(NAMES), n, m))
+        same = [_digest(o) for o in out] == reference
+        print(f"{'':52s} Dask tiles == whole-process tiles, bit for bit: {same}")
+        del out
+
+
+if __name__ == "__main__":
+    main()
