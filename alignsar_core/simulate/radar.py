@@ -374,8 +374,8 @@ class _StackSimulator:
         self.progress(f"date {d} burst {k}: scatterers")
         images = {}
         for p in self.pols:
-            f = band_limit(fields.pop(p), self.tpl.az_fraction, self.tpl.az_coeff,
-                           self.tpl.rg_fraction, self.tpl.rg_coeff)
+            f = band_limit(fields.pop(p), self.tpl.az_fraction, self.tpl.az_coeff, self.tpl.rg_fraction,
+                           self.tpl.rg_coeff, overwrite=True)
             self._add_targets(f, k, d, p, n, dn, ramp)
             if dn.identity:
                 img = np.ascontiguousarray(f[out_rows, out_cols])
@@ -383,11 +383,16 @@ class _StackSimulator:
                 # inverse offsets: node plane part, minus the height part of the forward
                 # offsets at the output pixel (first order; off by off_dh x the height
                 # change over the offset, ~1e-4 pixel per 10 m of cliff)
-                ol, op = np.arange(self.L, dtype=np.float64), np.arange(self.M, dtype=np.float64)
-                inv_az = (n.upsample(dn.inverse_azimuth, ol, op)
-                          - n.upsample(dn.fields["azimuth_offset_dh"], ol, op) * dh).astype(np.float32)
-                inv_rg = (n.upsample(dn.inverse_range, ol, op)
-                          - n.upsample(dn.fields["range_offset_dh"], ol, op) * dh).astype(np.float32)
+                op = np.arange(self.M, dtype=np.float64)
+                inv_az = np.empty((self.L, self.M), np.float32)
+                inv_rg = np.empty((self.L, self.M), np.float32)
+                for a in range(0, self.L, 128):  # blocks: float64 temporaries stay small
+                    ol = np.arange(a, min(a + 128, self.L), dtype=np.float64)
+                    rows = slice(a, a + ol.size)
+                    inv_az[rows] = (n.upsample(dn.inverse_azimuth, ol, op)
+                                    - n.upsample(dn.fields["azimuth_offset_dh"], ol, op) * dh[rows])
+                    inv_rg[rows] = (n.upsample(dn.inverse_range, ol, op)
+                                    - n.upsample(dn.fields["range_offset_dh"], ol, op) * dh[rows])
                 img = resample(f, inv_az, inv_rg, row0=MARGIN_LINES, col0=MARGIN_SAMPLES, taps=self.taps)
                 del inv_az, inv_rg
             del f

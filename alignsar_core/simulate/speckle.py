@@ -142,15 +142,16 @@ def hamming_lowpass(n: int, fraction: float, coefficient: float) -> np.ndarray:
 
 
 def band_limit(field: np.ndarray, az_fraction: float, az_coeff: float, rg_fraction: float,
-               rg_coeff: float) -> np.ndarray:
+               rg_coeff: float, overwrite: bool = False) -> np.ndarray:
     """Apply the system's 2-D spectral weighting to a complex field (last two axes).
 
     scipy.fft keeps complex64 in single precision and runs on all cores (numpy's FFT
-    would double the memory in complex128)."""
+    would double the memory in complex128); the separable weighting is applied one axis
+    at a time. ``overwrite``: the input may be used as work space (saves one copy)."""
     n, m = field.shape[-2:]
-    h = hamming_lowpass(n, az_fraction, az_coeff)[:, None] * hamming_lowpass(m, rg_fraction, rg_coeff)[None, :]
-    spec = scipy.fft.fft2(np.asarray(field, dtype=np.complex64), axes=(-2, -1), workers=-1)
-    spec *= h
+    spec = scipy.fft.fft2(np.asarray(field, dtype=np.complex64), axes=(-2, -1), workers=-1, overwrite_x=overwrite)
+    spec *= hamming_lowpass(n, az_fraction, az_coeff)[:, None]
+    spec *= hamming_lowpass(m, rg_fraction, rg_coeff)[None, :]
     return scipy.fft.ifft2(spec, axes=(-2, -1), workers=-1, overwrite_x=True).astype(np.complex64, copy=False)
 
 
