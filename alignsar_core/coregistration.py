@@ -34,21 +34,24 @@ from .tops import TopsRamp
 
 
 def resample_burst(slc: np.ndarray, ramp: TopsRamp | None, azimuth_offset: np.ndarray, range_offset: np.ndarray,
-                   *, line0: int = 0, sample0: int = 0, taps: int = 8, block_lines: int = 256) -> np.ndarray:
+                   *, line0: int = 0, sample0: int = 0, taps: int = 8, block_lines: int = 256,
+                   overwrite_input: bool = False) -> np.ndarray:
     """Secondary burst ``slc`` (lines x samples of its own burst grid, complex) sampled
     at (i + azimuth_offset[i, j], j + range_offset[i, j]) for the reference pixels
     (i, j) = (line0 + row, sample0 + column) of the offset arrays (module docstring).
 
     ``ramp``: the secondary burst's ``TopsRamp`` (None for a stripmap image: no
     deramping). Returns complex64 with the offsets' shape; pixels whose kernel falls
-    outside the burst get the zero-padded interpolation.
+    outside the burst get the zero-padded interpolation. ``overwrite_input``: deramp
+    ``slc`` in place (complex64 input) instead of a copy.
     """
     az = np.asarray(azimuth_offset, dtype=np.float32)
     rg = np.asarray(range_offset, dtype=np.float32)
     n, m = az.shape
     src = np.asarray(slc, dtype=np.complex64)
     if ramp is not None:
-        src = src.copy()
+        if not (overwrite_input and src is slc):
+            src = src.copy()
         for a in range(0, src.shape[0], block_lines):  # deramp in blocks of lines
             b = min(a + block_lines, src.shape[0])
             src[a:b] = ramp.deramp(src[a:b], a, 0)
@@ -91,22 +94,26 @@ class ReferenceBurst:
 
 
 def geometric_offsets(ref: ReferenceBurst, orbit: Orbit, grid: RadarGrid, rows: tuple[int, int] | None = None,
-                      block_lines: int = 128) -> dict[str, np.ndarray]:
+                      block_lines: int = 64) -> dict[str, np.ndarray]:
     """Where the secondary pass (``orbit``, burst ``grid``) sees every reference pixel's
     ground point (Sansosti et al. 2006; ``terrain`` module): ``azimuth_offset`` and
     ``range_offset`` (secondary line/pixel minus reference line/pixel) and
-    ``range_difference`` R_secondary - R_reference (m): the reference + topographic
-    phase removed from the interferogram is 4 pi / lambda x this. ``rows``: only
-    reference lines [a, b) (default all). float64 arrays (lines, samples)."""
+    ``removed_phase`` = 4 pi / lambda (R_secondary - R_reference) (rad): the reference
+    (ellipsoid) + topographic phase of the interferogram. ``rows``: only reference lines
+    [a, b) (default all). float32 arrays (lines, samples): 1e-7 relative, i.e. < 1e-6
+    pixel and < 1e-4 rad; the float64 work stays within blocks of lines."""
     fields = ref.nodes.seen_from(orbit, grid)
     a, b = rows if rows is not None else (0, ref.grid.lines)
-    out = {k: np.empty((b - a, ref.grid.samples)) for k in ("azimuth_offset", "range_offset", "range_difference")}
+    out = {k: np.empty((b - a, ref.grid.samples), np.float32)
+           for k in ("azimuth_offset", "range_offset", "removed_phase")}
+    k_phase = 4.0 * np.pi / ref.grid.wavelength
     cols = np.arange(ref.grid.samples, dtype=np.float64)
     for r0 in range(a, b, block_lines):
         r1 = min(r0 + block_lines, b)
         px = ref.nodes.pixel_geometry(np.arange(r0, r1, dtype=np.float64), cols, ref.height, fields=fields)
-        for k in out:
-            out[k][r0 - a:r1 - a] = px[k]
+        out["azimuth_offset"][r0 - a:r1 - a] = px["azimuth_offset"]
+        out["range_offset"][r0 - a:r1 - a] = px["range_offset"]
+        out["removed_phase"][r0 - a:r1 - a] = k_phase * px["range_difference"]
     return out
 
 
@@ -114,36 +121,51 @@ def geometric_offsets(ref: ReferenceBurst, orbit: Orbit, grid: RadarGrid, rows: 
 class CoregisteredBurst:
     """One secondary burst on the reference burst grid.
 
-    ``slc``: complex64 (lines, samples), deramped-resampled-reramped (module docstring);
-    ``azimuth_offset``/``range_offset``: the offsets used (geometric + ESD correction),
-    lines/pixels; ``removed_phase``: 4 pi / lambda (R_secondary - R_reference), rad,
-    the reference (ellipsoid) + topographic phase: the interferometric phase is
-    arg(reference conj(slc) exp(-j removed_phase))."""
+    ``slc``: polarisation -> complex64 (lines, samples), deramped-resampled-reramped
+    (module docstring); ``azimuth_offset``/``range_offset``: the offsets used (geometric
+    + ESD correction), lines/pixels; ``removed_phase``: 4 pi / lambda (R_secondary -
+    R_reference), rad, the reference (ellipsoid) + topographic phase: the
+    interferometric phase is arg(reference conj(slc) exp(-j removed_phase))."""
 
-    slc: np.ndarray
+    slc: dict[str, np.ndarray]
     azimuth_offset: np.ndarray
     range_offset: np.ndarray
     removed_phase: np.ndarray
 
 
-def coregister_burst(ref: ReferenceBurst, product, burst, pol: str, *, correction_lines: float = 0.0,
+def coregister_burst(ref: ReferenceBurst, product, burst, pols: str | list[str], *, correction_lines: float = 0.0,
                      taps: int = 8, orbit: Orbit | None = None, rows: tuple[int, int] | None = None,
-                     slc: np.ndarray | None = None) -> CoregisteredBurst:
-    """Secondary ``burst`` (``BurstInfo`` of ``product``) on ``ref``'s grid: geometric
-    offsets (+ ``correction_lines`` in azimuth, e.g. from ESD), then ``resample_burst``.
-    ``rows``: only reference lines [a, b). ``slc``: the secondary burst if already read."""
+                     slc: np.ndarray | None = None,
+                     sink: Callable[[str, np.ndarray], None] | None = None) -> CoregisteredBurst:
+    """Secondary ``burst`` (``BurstInfo`` of ``product``) on ``ref``'s grid, every
+    polarisation in ``pols`` with the same offsets: geometric offsets (+
+    ``correction_lines`` in azimuth, e.g. from ESD), then ``resample_burst``.
+    ``rows``: only reference lines [a, b). ``slc``: the (single) polarisation's burst if
+    already read. ``sink(pol, image)``: called with each polarisation's image as soon as
+    it is made, instead of keeping it in ``slc`` (memory: one image at a time)."""
     from .products.sentinel1 import read_burst_lines
 
-    geom = open_swath_geometry(product, burst.swath, pol, orbit=orbit)
+    pols = [pols] if isinstance(pols, str) else list(pols)
+    geom = open_swath_geometry(product, burst.swath, pols[0], orbit=orbit)
     off = geometric_offsets(ref, geom.orbit, geom.bursts[burst.burst_index], rows=rows)
-    sec = read_burst_lines(product, burst, pol) if slc is None else slc
+    if correction_lines:
+        off["azimuth_offset"] += np.float32(correction_lines)
     ramp = TopsRamp.from_product(product, burst, orbit=geom.orbit)
-    az = off["azimuth_offset"] + correction_lines
     line0 = rows[0] if rows is not None else 0
-    return CoregisteredBurst(
-        slc=resample_burst(sec, ramp, az, off["range_offset"], line0=line0, taps=taps),
-        azimuth_offset=az.astype(np.float32), range_offset=off["range_offset"].astype(np.float32),
-        removed_phase=(4.0 * np.pi / ref.grid.wavelength * off["range_difference"]).astype(np.float32))
+    out = {}
+    for p in pols:
+        fresh = slc is None or len(pols) > 1
+        sec = read_burst_lines(product, burst, p) if fresh else slc
+        img = resample_burst(sec, ramp, off["azimuth_offset"], off["range_offset"], line0=line0, taps=taps,
+                             overwrite_input=fresh)
+        del sec
+        if sink is not None:
+            sink(p, img)
+        else:
+            out[p] = img
+        del img
+    return CoregisteredBurst(slc=out, azimuth_offset=off["azimuth_offset"], range_offset=off["range_offset"],
+                             removed_phase=off["removed_phase"])
 
 
 def esd_for_date(refs: list[ReferenceBurst], product, bursts, pol: str, *, taps: int = 8,
@@ -174,7 +196,8 @@ def esd_for_date(refs: list[ReferenceBurst], product, bursts, pol: str, *, taps:
         r_parts, s_parts = [], []
         for a, z in need[k]:
             r_parts.append(read_burst_lines(ref.product, ref.burst, pol, a, z))
-            s_parts.append(coregister_burst(ref, product, b, pol, taps=taps, orbit=orbit, rows=(a, z), slc=sec).slc)
+            s_parts.append(coregister_burst(ref, product, b, pol, taps=taps, orbit=orbit, rows=(a, z),
+                                            slc=sec).slc[pol])
         order = np.argsort(rows, kind="stable")
         ref_rows.append(OverlapRows(rows[order], np.concatenate(r_parts)[order], ref.grid.lines))
         sec_rows.append(OverlapRows(rows[order], np.concatenate(s_parts)[order], ref.grid.lines))

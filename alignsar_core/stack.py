@@ -101,27 +101,32 @@ def stack_template(ref: ReferenceBurst, dates: list[np.datetime64], pols: list[s
     return ds
 
 
-def local_metadata(ref: ReferenceBurst, dem=None, block_lines: int = 256) -> dict[str, np.ndarray]:
-    """METADATA_VARIABLES of every reference pixel (ground points on the terrain;
-    ``geometry.local_geometry``; ``geometry.layover_shadow_mask`` with ``dem``)."""
-    shape = (ref.grid.lines, ref.grid.samples)
-    out = {k: np.empty(shape, np.float64 if k in ("latitude", "longitude") else np.float32)
-           for k in METADATA_VARIABLES if k != "layover_shadow"}
+def local_metadata(ref: ReferenceBurst, dem=None, block_lines: int = 64,
+                   rows: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+    """METADATA_VARIABLES of the reference pixels of lines [a, b) (``rows``, default
+    all): ground points on the terrain, ``geometry.local_geometry``, and
+    ``geometry.layover_shadow_mask`` with ``dem`` (line by line, so blocks of lines
+    give the same mask as the whole burst)."""
+    first, last = rows if rows is not None else (0, ref.grid.lines)
+    shape = (last - first, ref.grid.samples)
+    out = {k: np.empty(shape, np.float64 if k in ("latitude", "longitude") else
+                       (np.uint8 if k == "layover_shadow" else np.float32)) for k in METADATA_VARIABLES}
     cols = np.arange(ref.grid.samples, dtype=np.float64)
     off = seconds_since(ref.grid.epoch, ref.orbit.epoch)
-    for a in range(0, ref.grid.lines, block_lines):
-        b = min(a + block_lines, ref.grid.lines)
-        rows = np.arange(a, b, dtype=np.float64)
-        px = ref.nodes.pixel_geometry(rows, cols, ref.height)
-        t = ref.grid.zero_doppler_time(ref.grid.line_to_time(rows)[:, None],
+    for a0 in range(first, last, block_lines):  # blocks: every range line is independent
+        b0 = min(a0 + block_lines, last)
+        a, b = a0 - first, b0 - first
+        lines = np.arange(a0, b0, dtype=np.float64)
+        px = ref.nodes.pixel_geometry(lines, cols, ref.height)
+        t = ref.grid.zero_doppler_time(ref.grid.line_to_time(lines)[:, None],
                                        ref.grid.pixel_to_slant_range_time(cols)[None, :]) + off
         g = local_geometry(px["latitude"], px["longitude"], px["height"], ref.orbit, azimuth_time=t)
         out["latitude"][a:b], out["longitude"][a:b], out["height"][a:b] = px["latitude"], px["longitude"], px["height"]
         for k in ("incidence_angle", "look_angle", "slant_range", "heading"):
             out[k][a:b] = g[k]
-    out["layover_shadow"] = layover_shadow_mask(out["latitude"], out["longitude"], out["height"], ref.orbit,
-                                                dem=dem if dem is not None else ref.height,
-                                                slant_range=out["slant_range"])
+        out["layover_shadow"][a:b] = layover_shadow_mask(
+            px["latitude"], px["longitude"], px["height"], ref.orbit, dem=dem if dem is not None else ref.height,
+            slant_range=g["slant_range"], azimuth_time=t)
     return out
 
 
@@ -133,8 +138,10 @@ def create_stack(url: str, ref: ReferenceBurst, dates: list[np.datetime64], pols
     tmpl = stack_template(ref, dates, pols)
     store.create_template(url, tmpl, {"time": 1, "azimuth": tile_size[0], "range": tile_size[1]}, storage_options)
     g = store.open_group(url, storage_options)
-    for k, v in local_metadata(ref, dem).items():
-        g[k][...] = v
+    for a in range(0, ref.grid.lines, tile_size[0]):  # one tile row at a time: whole chunks, little memory
+        b = min(a + tile_size[0], ref.grid.lines)
+        for k, v in local_metadata(ref, dem, rows=(a, b)).items():
+            g[k][a:b] = v
     t_ref = int(np.flatnonzero(np.asarray(dates, dtype="datetime64[ns]")
                                == np.datetime64(ref.burst.first_line_time, "ns"))[0])
     for p in pols:
@@ -151,13 +158,14 @@ def write_date(url: str, time_index: int, ref: ReferenceBurst, product, burst, p
                taps: int = 8, storage_options: dict[str, Any] | None = None) -> None:
     """Coregister one date of the burst (every polarisation) into its time slice."""
     g = store.open_group(url, storage_options)
-    for i, p in enumerate(pols):
-        cb = coregister_burst(ref, product, burst, p, correction_lines=correction_lines, taps=taps)
-        g[f"slc_{p.lower()}"][time_index] = cb.slc
-        if i == 0:
-            g["azimuth_offset"][time_index] = cb.azimuth_offset
-            g["range_offset"][time_index] = cb.range_offset
-            g["removed_phase"][time_index] = cb.removed_phase
+
+    def sink(pol, image):
+        g[f"slc_{pol.lower()}"][time_index] = image
+
+    cb = coregister_burst(ref, product, burst, pols, correction_lines=correction_lines, taps=taps, sink=sink)
+    g["azimuth_offset"][time_index] = cb.azimuth_offset
+    g["range_offset"][time_index] = cb.range_offset
+    g["removed_phase"][time_index] = cb.removed_phase
     g["esd_correction"][time_index] = correction_lines
     g["esd_std"][time_index] = esd_std
     g["esd_overlap_coherence"][time_index] = esd_coherence
