@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-burst", type=int, default=0, help="first template burst (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--polarisations", default="VV,VH", help="default: %(default)s")
-    p.add_argument("--relief", type=float, default=400.0, help="terrain relief in m (default: %(default)s)")
+    p.add_argument("--relief", type=float, default=400.0, help="synthetic terrain relief in m (default: %(default)s)")
+    p.add_argument("--dem", help="a GeoTIFF/COG DEM (any CRS, path or URL) instead of synthetic terrain; it must "
+                                 "cover the footprint plus 3 km and state its vertical reference")
     p.add_argument("--no-noise", action="store_true", help="no thermal noise")
     p.add_argument("--zip", action="store_true", help="write .zip products instead of .SAFE folders")
 
@@ -181,6 +183,13 @@ def print_summary(summary) -> None:
     print(f"\nZarr stores ({len(summary.stores)}) under {summary.storage_root}:")
     for s in summary.stores:
         print(f"  {s}{'  (kept from an earlier run)' if s in summary.skipped else ''}")
+    stacks = getattr(summary, "stacks", [])
+    if stacks:
+        print(f"Coregistered stacks ({len(stacks)}):")
+        for s in stacks:
+            print(f"  {s}")
+    for note in getattr(summary, "notes", []):
+        print(f"note: {note}")
     if summary.stac_collection:
         print(f"STAC collection: {summary.stac_collection}")
     if summary.failures:
@@ -199,7 +208,7 @@ def cmd_simulate(args) -> int:
     st = simulate_stack(args.out, n_dates=args.dates, n_bursts=args.bursts, n_samples=args.samples,
                         first_burst=args.first_burst, seed=args.seed,
                         polarisations=tuple(p.strip() for p in args.polarisations.split(",") if p.strip()),
-                        relief_m=args.relief, thermal_noise=not args.no_noise, as_zip=args.zip,
+                        relief_m=args.relief, dem=args.dem, thermal_noise=not args.no_noise, as_zip=args.zip,
                         progress=progress)
     for u in st.products:
         print(u)

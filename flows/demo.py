@@ -97,6 +97,8 @@ def run_demo(workdir: str = "demo-output", n_bursts: int = 2, n_samples: int = 2
         print(f"    opts = {json.dumps(opts)}")
         if summary.stores:
             print(f"    ds = xr.open_zarr({sorted(summary.stores)[0]!r}, storage_options=opts, consolidated=False)")
+        if summary.stacks:
+            print(f"    stack = xr.open_zarr({sorted(summary.stacks)[0]!r}, storage_options=opts, consolidated=False)")
         print(f"    truth = xr.open_zarr({st.truth!r}, storage_options=opts, consolidated=False)")
         if summary.stac_collection:
             print("    import pystac; from alignsar_core.stac import FsspecStacIO")

@@ -242,3 +242,26 @@ def test_same_seed_same_products_in_a_folder_and_in_object_storage(tmp_path, s3_
     other = simulate_stack(tmp_path / "b", **{**kw, "seed": 12})
     rel = next(Path(other.products[0], "measurement").glob("*-vv-*.tiff")).relative_to(other.products[0])
     assert Path(other.products[0], rel).read_bytes() != Path(local.products[0], rel).read_bytes()
+
+
+def test_a_given_geotiff_dem_is_the_scene_terrain(tmp_path):
+    """Any GeoTIFF DEM (here a UTM one) becomes the scene's terrain, and the simulated
+    ground points lie on it."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    # a tilted plane in UTM 33N around the template's IW1 footprint (lon 12.2-12.6, lat 46.7-47.2)
+    x0, y0, res = 270_000.0, 5_240_000.0, 30.0
+    nx, ny = 1600, 2400
+    xx, yy = np.meshgrid(x0 + res * (np.arange(nx) + 0.5), y0 - res * (np.arange(ny) + 0.5))
+    h = (300.0 + 0.004 * (xx - x0) + 0.002 * (y0 - yy)).astype(np.float32)
+    path = tmp_path / "dem_utm.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=nx, height=ny, count=1, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(x0, y0, res, res)) as dst:
+        dst.write(h, 1)
+        dst.update_tags(VERTICAL_REFERENCE="ellipsoid")
+    st = simulate_stack(tmp_path / "out", n_dates=1, n_bursts=1, n_samples=N_SAMPLES, seed=5, dem=str(path))
+    truth = xr.open_zarr(st.truth, consolidated=False)
+    hs = truth.height.values[::50, 600::50]
+    assert 300.0 < hs.min() and hs.max() < 300.0 + 0.004 * res * nx + 0.002 * res * ny
+    assert np.ptp(hs) > 5.0  # the plane's tilt shows up

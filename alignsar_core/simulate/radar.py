@@ -656,7 +656,8 @@ class _TruthStore:
 def simulate_stack(out: str | os.PathLike, *, n_dates: int = 3, n_bursts: int = 2, n_samples: int = 2048,
                    seed: int = 0, swath: str = "IW1", polarisations: Sequence[str] = ("VV", "VH"),
                    first_burst: int = 0, acquisitions: Sequence[Acquisition] | None = None,
-                   scene: Scene | None = None, relief_m: float = 400.0, taps: int = 16,
+                   scene: Scene | None = None, dem: str | os.PathLike | None = None,
+                   relief_m: float = 400.0, taps: int = 16,
                    thermal_noise: bool = True, as_zip: bool = False, template: str | os.PathLike | None = None,
                    storage_options: dict[str, Any] | None = None, progress=None) -> SimulatedStack:
     """Simulate ``n_dates`` Sentinel-1 IW SLC products of one burst footprint over a scene.
@@ -667,7 +668,8 @@ def simulate_stack(out: str | os.PathLike, *, n_dates: int = 3, n_bursts: int = 
     with ``targets.json`` beside it, and ``scene/`` (``Scene.save``: DEM, land cover,
     targets, parameters). Reproducible from ``seed``; see the module docstring for the
     model. ``scene``: default ``make_default_scene`` over the footprint with
-    ``relief_m`` of terrain. ``acquisitions``: default ``default_acquisitions``.
+    ``relief_m`` of synthetic terrain, or on ``dem`` (a GeoTIFF/COG path or URL in any
+    CRS, read with ``dem.read_dem_for_footprint``: it must cover the footprint plus 3 km). ``acquisitions``: default ``default_acquisitions``.
     ``taps``: interpolation kernel used to move the scatterers onto other dates' grids.
     ``thermal_noise``: add the noise LUT's power as circular Gaussian noise.
     """
@@ -692,7 +694,13 @@ def simulate_stack(out: str | os.PathLike, *, n_dates: int = 3, n_bursts: int = 
         tpl = _Template(template, swath.upper(), pols[0], first_burst, n_bursts, n_samples)
         if scene is None:
             # the margin holds the pipeline's DEM margin (tasks.stack_tasks.DEM_MARGIN_M)
-            scene = make_default_scene(_footprint(tpl), n_dates, seed, relief_m=relief_m, margin_m=3000.0)
+            footprint = _footprint(tpl)
+            given = None
+            if dem is not None:
+                from ..dem import read_dem_for_footprint
+
+                given = read_dem_for_footprint(dem, footprint, margin_m=3000.0, storage_options=storage_options)
+            scene = make_default_scene(footprint, n_dates, seed, relief_m=relief_m, margin_m=3000.0, dem=given)
             progress(f"scene: {scene.grid.shape[0]} x {scene.grid.shape[1]} DEM pixels, "
                      f"{len(scene.landcover)} land-cover cells, {len(scene.targets)} targets")
         elif scene.n_dates != n_dates:
