@@ -79,7 +79,11 @@ def stack_template(ref: ReferenceBurst, dates: list[np.datetime64], pols: list[s
     for name, units, desc in (("esd_correction", "line", "ESD azimuth correction added to the geometric offsets "
                                                          "(Prats-Iraola et al. 2012)"),
                               ("esd_std", "line", "standard deviation of the ESD correction (NaN: not estimated)"),
-                              ("esd_overlap_coherence", "1", "mean coherence of the burst overlaps used by ESD")):
+                              ("esd_overlap_coherence", "1", "mean coherence of the burst overlaps used by ESD"),
+                              ("coherence_mean", "1", "quality: mean 5 x 20-look coherence of the date with the "
+                                                      "reference over the valid area, first polarisation, "
+                                                      "removed phase applied (biased high for low coherence: "
+                                                      "Touzi et al. 1999)")):
         dv[name] = (("time",), da.zeros(len(dates), dtype=np.float64, chunks=len(dates)),
                     {"units": units, "long_name": name.replace("_", " "), "description": desc})
     for name, (units, desc) in METADATA_VARIABLES.items():
@@ -149,8 +153,23 @@ def create_stack(url: str, ref: ReferenceBurst, dates: list[np.datetime64], pols
     for name in STACK_VARIABLES:
         g[name][t_ref] = np.zeros((ref.grid.lines, ref.grid.samples), np.float32)
     g["esd_correction"][t_ref] = 0.0
+    g["coherence_mean"][t_ref] = 1.0
     g["esd_std"][t_ref] = np.nan
     g["esd_overlap_coherence"][t_ref] = np.nan
+
+
+def mean_coherence(ref: ReferenceBurst, image: np.ndarray, removed_phase: np.ndarray, pol: str) -> float:
+    """Mean 5 x 20-look coherence of a coregistered image with the reference burst over
+    the burst's valid window (``signatures.coherence.multilook_coherence``)."""
+    from .products.sentinel1 import read_burst_lines
+    from .signatures.coherence import multilook_coherence
+
+    b = ref.burst
+    rows = slice(b.valid_first_line, b.valid_last_line + 1)
+    cols = slice(b.valid_first_sample, b.valid_last_sample + 1)
+    reference = read_burst_lines(ref.product, b, pol)
+    coh = multilook_coherence(reference[rows, cols], image[rows, cols], (5, 20), removed_phase=removed_phase[rows, cols])
+    return float(np.nanmean(coh))
 
 
 def write_date(url: str, time_index: int, ref: ReferenceBurst, product, burst, pols: list[str], *,
@@ -159,13 +178,18 @@ def write_date(url: str, time_index: int, ref: ReferenceBurst, product, burst, p
     """Coregister one date of the burst (every polarisation) into its time slice."""
     g = store.open_group(url, storage_options)
 
+    quality = {}
+
     def sink(pol, image):
         g[f"slc_{pol.lower()}"][time_index] = image
+        if pol == pols[0]:
+            quality["image"] = image
 
     cb = coregister_burst(ref, product, burst, pols, correction_lines=correction_lines, taps=taps, sink=sink)
     g["azimuth_offset"][time_index] = cb.azimuth_offset
     g["range_offset"][time_index] = cb.range_offset
     g["removed_phase"][time_index] = cb.removed_phase
+    g["coherence_mean"][time_index] = mean_coherence(ref, quality.pop("image"), cb.removed_phase, pols[0])
     g["esd_correction"][time_index] = correction_lines
     g["esd_std"][time_index] = esd_std
     g["esd_overlap_coherence"][time_index] = esd_coherence

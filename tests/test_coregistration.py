@@ -134,7 +134,9 @@ def test_flow_writes_coregistered_stacks_that_match_the_truth(sim_stack, tmp_pat
     ds = xr.open_zarr(summary.stacks[0], consolidated=False)
     assert ds.slc_vv.dtype == np.complex64 and ds.slc_vv.sizes == {"time": 3, "azimuth": 1501, "range": 1024}
     assert ds.slc_vv.encoding["chunks"] == (1, 512, 512)
-    for v in ("slc_vv", "azimuth_offset", "removed_phase", "incidence_angle", "layover_shadow", "esd_correction"):
+    assert ds.coherence_mean.values[0] == 1.0 and 0.2 < ds.coherence_mean.values[1] < 0.95
+    for v in ("slc_vv", "azimuth_offset", "removed_phase", "incidence_angle", "layover_shadow", "esd_correction",
+              "coherence_mean"):
         assert ds[v].attrs["units"] and ds[v].attrs["description"]
     L = 1501
     k = int(ds.line.values[0]) // L

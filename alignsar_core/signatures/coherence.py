@@ -25,7 +25,7 @@ import math
 import numba
 import numpy as np
 
-from .window import as_window, halo_for, hermitian_box, run_split
+from .window import as_window, halo_for, hermitian_box, pair_inputs, run_split
 
 __all__ = ["ATTRS", "coherence", "complex_coherence", "multilook_coherence",
            "expected_coherence_magnitude", "unbias_coherence", "effective_looks",
@@ -139,15 +139,7 @@ def multilook_coherence(s1: np.ndarray, s2: np.ndarray, looks=(5, 20),
     halo). With ``return_phase`` also arg(gamma) in (-pi, pi]. Touzi et al. 1999.
     """
     la, lr = as_window(looks)
-    s1 = np.ascontiguousarray(s1, dtype=np.complex64)
-    s2 = np.ascontiguousarray(s2, dtype=np.complex64)
-    if s1.shape != s2.shape or s1.ndim != 2:
-        raise ValueError(f"two 2-D arrays of one shape needed, got {s1.shape} and {s2.shape}")
-    if removed_phase is None:
-        cph = sph = np.zeros((1, 1), dtype=np.float32)
-    else:
-        phi = np.asarray(removed_phase, dtype=np.float32)
-        cph, sph = np.cos(phi), np.sin(phi)
+    s1, s2, cph, sph = pair_inputs(s1, s2, removed_phase)
     out = np.empty((3, s1.shape[0] // la, s1.shape[1] // lr), dtype=np.float32)
     run_split(_multilook_kernel, out.shape[1], (s1, s2, cph, sph, removed_phase is not None, la, lr), (out,))
     if not return_phase:

@@ -345,6 +345,21 @@ def box_mean(x: np.ndarray, window) -> np.ndarray:
     return out.reshape(lead + x.shape[-2:])
 
 
+def pair_inputs(s1: np.ndarray, s2: np.ndarray, removed_phase: np.ndarray | None):
+    """Two complex 2-D channels as contiguous complex64 of one shape, and cos / sin of the
+    phase to remove from s1 s2* (a (1, 1) zero placeholder when there is none)."""
+    s1 = np.ascontiguousarray(s1, dtype=np.complex64)
+    s2 = np.ascontiguousarray(s2, dtype=np.complex64)
+    if s1.shape != s2.shape or s1.ndim != 2:
+        raise ValueError(f"two 2-D arrays of one shape needed, got {s1.shape} and {s2.shape}")
+    if removed_phase is None:
+        return s1, s2, np.zeros((1, 1), dtype=np.float32), np.zeros((1, 1), dtype=np.float32)
+    phi = np.asarray(removed_phase, dtype=np.float32)
+    if phi.shape != s1.shape:
+        raise ValueError(f"removed phase shape {phi.shape} != {s1.shape}")
+    return s1, s2, np.cos(phi), np.sin(phi)
+
+
 def hermitian_box(s1: np.ndarray, s2: np.ndarray, window, removed_phase: np.ndarray | None = None,
                   mode: int = 0) -> np.ndarray:
     """Fused window sums of |s1|^2, |s2|^2 and s1 s2* exp(-i phi_removed) of two complex
@@ -353,17 +368,7 @@ def hermitian_box(s1: np.ndarray, s2: np.ndarray, window, removed_phase: np.ndar
     Re gamma, Im gamma, gamma = sum s1 s2* / sqrt(sum |s1|^2 sum |s2|^2) (Touzi et al.
     1999). Halo ``halo_for(window)``."""
     a, r = as_window(window)
-    s1 = np.ascontiguousarray(s1, dtype=np.complex64)
-    s2 = np.ascontiguousarray(s2, dtype=np.complex64)
-    if s1.shape != s2.shape or s1.ndim != 2:
-        raise ValueError(f"two 2-D arrays of one shape needed, got {s1.shape} and {s2.shape}")
-    if removed_phase is None:
-        cph = sph = np.zeros((1, 1), dtype=np.float32)
-    else:
-        phi = np.asarray(removed_phase, dtype=np.float32)
-        if phi.shape != s1.shape:
-            raise ValueError(f"removed phase shape {phi.shape} != {s1.shape}")
-        cph, sph = np.cos(phi), np.sin(phi)
+    s1, s2, cph, sph = pair_inputs(s1, s2, removed_phase)
     out = np.empty((4 if mode == 0 else 3,) + s1.shape, dtype=np.float32)
     (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
     _run_units(_hermitian_box_kernel, s1.shape,
