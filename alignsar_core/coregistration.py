@@ -35,7 +35,7 @@ from .tops import TopsRamp
 
 def resample_burst(slc: np.ndarray, ramp: TopsRamp | None, azimuth_offset: np.ndarray, range_offset: np.ndarray,
                    *, line0: int = 0, sample0: int = 0, taps: int = 8, block_lines: int = 256,
-                   overwrite_input: bool = False) -> np.ndarray:
+                   overwrite_input: bool = False, bands=None) -> np.ndarray:
     """Secondary burst ``slc`` (lines x samples of its own burst grid, complex) sampled
     at (i + azimuth_offset[i, j], j + range_offset[i, j]) for the reference pixels
     (i, j) = (line0 + row, sample0 + column) of the offset arrays (module docstring).
@@ -43,7 +43,9 @@ def resample_burst(slc: np.ndarray, ramp: TopsRamp | None, azimuth_offset: np.nd
     ``ramp``: the secondary burst's ``TopsRamp`` (None for a stripmap image: no
     deramping). Returns complex64 with the offsets' shape; pixels whose kernel falls
     outside the burst get the zero-padded interpolation. ``overwrite_input``: deramp
-    ``slc`` in place (complex64 input) instead of a copy.
+    ``slc`` in place (complex64 input) instead of a copy. ``bands``: the SLC's processed
+    bands (``Annotation.processing_bands``) so the kernel keeps the mean intensity at
+    every fractional shift (``resample.kernel_table``); None: unit DC gain.
     """
     az = np.asarray(azimuth_offset, dtype=np.float32)
     rg = np.asarray(range_offset, dtype=np.float32)
@@ -55,7 +57,7 @@ def resample_burst(slc: np.ndarray, ramp: TopsRamp | None, azimuth_offset: np.nd
         for a in range(0, src.shape[0], block_lines):  # deramp in blocks of lines
             b = min(a + block_lines, src.shape[0])
             src[a:b] = ramp.deramp(src[a:b], a, 0)
-    out = resample(src, az, rg, row0=line0, col0=sample0, taps=taps)
+    out = resample(src, az, rg, row0=line0, col0=sample0, taps=taps, bands=bands)
     if ramp is not None:
         cols = sample0 + np.arange(m, dtype=np.float64)
         for a in range(0, n, block_lines):
@@ -151,13 +153,14 @@ def coregister_burst(ref: ReferenceBurst, product, burst, pols: str | list[str],
     if correction_lines:
         off["azimuth_offset"] += np.float32(correction_lines)
     ramp = TopsRamp.from_product(product, burst, orbit=geom.orbit)
+    bands = product.annotation(burst.swath, pols[0]).processing_bands
     line0 = rows[0] if rows is not None else 0
     out = {}
     for p in pols:
         fresh = slc is None or len(pols) > 1
         sec = read_burst_lines(product, burst, p) if fresh else slc
         img = resample_burst(sec, ramp, off["azimuth_offset"], off["range_offset"], line0=line0, taps=taps,
-                             overwrite_input=fresh)
+                             overwrite_input=fresh, bands=bands)
         del sec
         if sink is not None:
             sink(p, img)

@@ -27,12 +27,23 @@ import numba
 import numpy as np
 
 
-@functools.lru_cache(maxsize=8)
-def kernel_table(taps: int = 8, subsamples: int = 2048, beta: float = 3.0) -> np.ndarray:
+@functools.lru_cache(maxsize=16)
+def kernel_table(taps: int = 8, subsamples: int = 2048, beta: float = 3.0, band: float | None = None,
+                 coefficient: float = 1.0) -> np.ndarray:
     """Weights (subsamples + 1, taps) for fractional shifts k / subsamples, k = 0..subsamples.
 
     Tap q sits at offset q - taps/2 + 1 from floor(position); weight
-    w = sinc(d) * kaiser(d; beta, taps) with d the distance, normalised to sum 1.
+    w = sinc(d) * kaiser(d; beta, taps) with d the distance.
+
+    Normalisation: without ``band``, every row sums to 1 (unit DC gain). A truncated
+    kernel's response ripples inside the band, so the POWER it passes at a fractional
+    shift is not 1: on Sentinel-1 speckle (67 % of the band in azimuth) an 8-tap row at
+    0.5 sample gains ~3 % of intensity, a sigma0 bias of +0.13 dB on resampled dates.
+    With ``band`` (processed bandwidth / sampling rate) each row is scaled so that a
+    signal filling that band with the SAR processor's spectral weighting (generalised
+    Hamming, ``coefficient``; 1 = flat) keeps its mean power:
+    w <- w / sqrt(int S(f) |H(f)|^2 df / int S(f) df), S = weighting^2, H the row's
+    frequency response. Phases and coherence are unchanged (a real scale per shift).
     beta = 3 measured best for 8 taps on noise with Sentinel-1's oversampling (0.68 of
     the band in azimuth, 0.88 in range): coherence 0.9984 after a shift there and back,
     against 0.9972 with beta = 5; 16 taps reach 0.9999.
@@ -46,15 +57,22 @@ def kernel_table(taps: int = 8, subsamples: int = 2048, beta: float = 3.0) -> np
     window = np.i0(beta * np.sqrt(np.clip(1.0 - (d / half) ** 2, 0.0, None))) / np.i0(beta)
     w = np.sinc(d) * window
     w /= w.sum(axis=1, keepdims=True)
+    if band is not None:
+        f = np.linspace(-0.5 * band, 0.5 * band, 129)
+        spec = (coefficient + (1.0 - coefficient) * np.cos(2 * np.pi * f / band)) ** 2
+        # response of each row at f: sum_q w_q exp(+2 pi j f (offset_q - frac)) (|H| is what matters)
+        resp = np.einsum("kq,kqf->kf", w, np.exp(2j * np.pi * d[:, :, None] * f[None, None, :]))
+        gain = (np.abs(resp) ** 2 * spec).sum(axis=1) / spec.sum()
+        w /= np.sqrt(gain)[:, None]
     return w.astype(np.float32)
 
 
 @numba.njit(parallel=True, cache=True)
-def _resample_kernel(src, daz, drg, row0, col0, table, out):
+def _resample_kernel(src, daz, drg, row0, col0, table_az, table_rg, out):
     n_src, m_src = src.shape
     n_out, m_out = out.shape
-    taps = table.shape[1]
-    sub = table.shape[0] - 1
+    taps = table_az.shape[1]
+    sub = table_az.shape[0] - 1
     half = taps // 2
     for i in numba.prange(n_out):
         for j in range(m_out):
@@ -76,22 +94,22 @@ def _resample_kernel(src, daz, drg, row0, col0, table, out):
                     x = ir - half + 1 + q
                     if x < 0 or x >= m_src:
                         continue
-                    wq = table[kr, q]
+                    wq = table_rg[kr, q]
                     v = src[y, x]
                     row_re += wq * v.real
                     row_im += wq * v.imag
-                wp = table[ka, p]
+                wp = table_az[ka, p]
                 acc_re += wp * row_re
                 acc_im += wp * row_im
             out[i, j] = complex(acc_re, acc_im)
 
 
 @numba.njit(parallel=True, cache=True)
-def _resample_separable_kernel(src, daz, drg, row0, col0, table, out):
+def _resample_separable_kernel(src, daz, drg, row0, col0, table_az, table_rg, out):
     n_src, m_src = src.shape
     n_out, m_out = out.shape
-    taps = table.shape[1]
-    sub = table.shape[0] - 1
+    taps = table_az.shape[1]
+    sub = table_az.shape[0] - 1
     half = taps // 2
     for i in numba.prange(n_out):
         # source columns this output row needs
@@ -122,7 +140,7 @@ def _resample_separable_kernel(src, daz, drg, row0, col0, table, out):
                 y = ia - half + 1 + p
                 if y < 0 or y >= n_src:
                     continue
-                w = table[ka, p]
+                w = table_az[ka, p]
                 v = src[y, x]
                 acc_re += w * v.real
                 acc_im += w * v.imag
@@ -139,7 +157,7 @@ def _resample_separable_kernel(src, daz, drg, row0, col0, table, out):
                 x = ir - half + 1 + q
                 if x < x_lo or x > x_hi:
                     continue
-                w = table[kr, q]
+                w = table_rg[kr, q]
                 acc_re += w * tmp_re[x - x_lo]
                 acc_im += w * tmp_im[x - x_lo]
             out[i, j] = complex(acc_re, acc_im)
@@ -155,6 +173,7 @@ def resample(
     taps: int = 8,
     beta: float = 3.0,
     separable: bool = True,
+    bands: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ) -> np.ndarray:
     """Sample ``src`` (complex, baseband) at (i + row0 + az_offset, j + col0 + rg_offset).
 
@@ -168,6 +187,11 @@ def resample(
     (d az_offset / d range) x rg_offset: ~1e-6 line for Sentinel-1 stacks, whose
     azimuth offsets change by < 1e-4 line per range pixel. ``separable=False``: the
     full 2-D kernel (exact for any offset field).
+
+    ``bands``: ((azimuth band fraction, window coefficient), (range ...)) of the signal,
+    e.g. Sentinel-1 IW ((327 / 486.5, 0.70), (56.5 / 64.345, 0.75)) from the annotation
+    (``Annotation.processing_bands``): the kernel then keeps the signal's mean power at every
+    fractional shift (``kernel_table``); default unit DC gain.
     """
     az_offset = np.asarray(az_offset, dtype=np.float32)
     rg_offset = np.asarray(rg_offset, dtype=np.float32)
@@ -178,5 +202,15 @@ def resample(
     rg = np.ascontiguousarray(np.broadcast_to(rg_offset, shape))
     out = np.empty(shape, dtype=np.complex64)
     (_resample_separable_kernel if separable else _resample_kernel)(np.ascontiguousarray(src, dtype=np.complex64), az, rg, int(row0), int(col0),
-                     kernel_table(taps, 2048, beta), out)
+                     *_tables(taps, beta, bands), out)
     return out
+
+
+def _tables(taps: int, beta: float, bands) -> tuple[np.ndarray, np.ndarray]:
+    if bands is None:
+        t = kernel_table(taps, 2048, beta)
+        return t, t
+    (fa, ca), (fr, cr) = bands
+    return (kernel_table(taps, 2048, beta, round(float(fa), 6), round(float(ca), 6)),
+            kernel_table(taps, 2048, beta, round(float(fr), 6), round(float(cr), 6)))
+

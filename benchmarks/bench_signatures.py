@@ -1,13 +1,18 @@
 """All SAR signatures of one full burst-date (VV + VH, 1501 x 21632, complex64), per tile.
 
+The per-tile body is the signature stage's own: ``alignsar_core.signatures.tiles``
+``date_signatures`` (every per-date output) + ``pair_signatures`` for the pair with the
+previous date in VV and VH (the stage computes each date's pairs with the reference
+and with the previous date: about two pairs per date).
+
 Prints, side by side in one run:
   * the memory-bandwidth floor: a plain numpy pass over the same bytes (one read of
     the inputs + one write of the outputs; also a plain copy of the inputs alone);
-  * all signatures of one date (32 float32 outputs, listed below) on one full burst:
-    in this process (tile loop, numba on every core), and as Dask tasks over 512 x 4096
-    tiles with the halo on 1 and 2 workers (LocalCluster, processes, 1 thread each,
-    inputs/outputs as shared-memory arrays standing in for the Zarr stores: each task
-    reads its tile + halo and writes its region);
+  * all signatures of one date (the float32 outputs listed at the start) on one full
+    burst: in this process (tile loop, numba on every core), and as Dask tasks over
+    512 x 4096 tiles with the halo on 1 and 2 workers (LocalCluster, processes, 1 thread
+    each, inputs/outputs as shared-memory arrays standing in for the Zarr stores: each
+    task reads its tile + halo and writes its region);
   * coherence 5 x 20: sarxarray's ``complex_coherence`` vs ours (the same multilook
     estimator; and our moving-window version), max abs difference;
   * sigma0: xarray-sentinel's ``calibrate_intensity`` vs ours, max relative difference;
@@ -18,14 +23,15 @@ and peak memory (VmHWM of this process per stage; per Dask worker: private memor
 RssAnon + peak numpy allocations of a task, and VmHWM, which also counts the pages of
 the shared-memory inputs/outputs the worker touched).
 
-    .venv/bin/python benchmarks/bench_signatures.py [--samples 21632] [--repeat 2] [--workers 1,2]
+    .venv/bin/python benchmarks/bench_signatures.py [--samples 21632] [--repeat 2] [--workers 1,2] [--beta-gamma]
 
-Outputs of one burst-date: per polarisation (VV, VH) amplitude, intensity, SLC phase,
-sigma0 / beta0 / gamma0 with thermal noise removed, linear and dB (9 x 2); dual-pol C11,
-C22, Re/Im C12 (5 x 20 window), entropy, alpha, DpRVI, RVI, sigma0 sum, difference and
-cross/co ratio in dB (11); with the previous date (VV): coherence magnitude and phase
-(5 x 20, reference + topographic phase removed) and the single-look interferometric
-phase (3).
+Outputs of one burst-date (default ``SignatureConfig``: windows 5 x 20, thermal noise
+removed): per polarisation sigma0 linear and dB and its 5 x 20 local mean (the input of
+the Quegan-Yu filter and the soil-moisture index); dual-pol C11, C22, Re/Im C12,
+entropy, alpha, degree of polarisation, DpRVI, RVI, sigma0 sum, difference and
+cross/co ratio in dB; per pair and polarisation (VV, VH, with the previous date)
+interferometric phase, coherence and coherence phase. ``--beta-gamma`` adds beta0 and
+gamma0 (linear and dB).
 """
 
 from __future__ import annotations
@@ -111,42 +117,29 @@ def load_luts(samples: int):
 # ----------------------------------------------------------------------------- one tile
 
 
-NAMES = [f"{v}_{p}" for p in ("vv", "vh") for v in (
-    "amplitude", "intensity", "slc_phase", "sigma0", "beta0", "gamma0", "sigma0_db", "beta0_db", "gamma0_db")]
-NAMES += ["c11", "c22", "c12_re", "c12_im", "entropy_dual", "alpha_dual", "dprvi", "rvi_dual",
-          "sigma0_sum", "sigma0_difference", "cross_ratio_db", "coherence", "coherence_phase",
-          "interferometric_phase"]
+def make_calibration(luts, noise, beta_gamma: bool):
+    from alignsar_core.signatures.tiles import CalibrationInputs
+
+    return CalibrationInputs(source="benchmark", luts={p: tuple(v if beta_gamma else v[:1]) for p, v in luts.items()},
+                             noise=dict(noise))
 
 
-def tile_signatures(vv, vh, vv_prev, removed, lines, pixels, luts, noise) -> dict[str, np.ndarray]:
-    """Every signature of one date on one tile (with its halo): the per-tile task body."""
-    from alignsar_core.signatures import coherence as co
-    from alignsar_core.signatures import polarimetric as pol
-    from alignsar_core.signatures import single_pol as sp
+def tile_signatures(vv, vh, vv_prev, vh_prev, removed, lines, pixels, calibration, config) -> dict[str, np.ndarray]:
+    """Every signature of one date on one tile (with its halo): the stage's per-tile body
+    (``tiles.date_signatures`` + ``tiles.pair_signatures`` with the previous date)."""
+    from alignsar_core.signatures import tiles as st
 
-    out: dict[str, np.ndarray] = {}
-    for p, s in (("vv", vv), ("vh", vh)):
-        out[f"amplitude_{p}"] = sp.amplitude(s)
-        out[f"intensity_{p}"] = sp.intensity(s)
-        out[f"slc_phase_{p}"] = sp.slc_phase(s)
-        cal = sp.calibrated_intensity(s, luts[p.upper()], lines, pixels, noise=noise[p.upper()])
-        for k, v in cal.items():
+    out = st.date_signatures({"VV": vv, "VH": vh}, lines, pixels, calibration, config)
+    for p, a, b in (("vv", vv_prev, vv), ("vh", vh_prev, vh)):
+        for k, v in st.pair_signatures(a, b, removed, config).items():
             out[f"{k}_{p}"] = v
-            out[f"{k}_db_{p}"] = sp.to_db(v)
-    z_vv = sp.calibrated_complex(vv, luts["VV"][0], lines, pixels)
-    z_vh = sp.calibrated_complex(vh, luts["VH"][0], lines, pixels)
-    c11, c22, c12 = pol.c2(z_vv, z_vh, WINDOW)
-    del z_vv, z_vh
-    out.update(c11=c11, c22=c22, c12_re=c12.real, c12_im=c12.imag)
-    d = pol.dual_pol_decomposition(c11, c22, c12)
-    out.update(entropy_dual=d["entropy_dual"], alpha_dual=d["alpha_dual"], dprvi=d["dprvi"])
-    out["rvi_dual"] = pol.rvi_dual(c11, c22)
-    out["sigma0_sum"] = pol.intensity_sum(out["sigma0_vv"], out["sigma0_vh"])
-    out["sigma0_difference"] = pol.intensity_difference(out["sigma0_vv"], out["sigma0_vh"])
-    out["cross_ratio_db"] = pol.intensity_ratio(out["sigma0_vh"], out["sigma0_vv"], db=True)
-    out["coherence"], out["coherence_phase"] = co.coherence(vv, vv_prev, WINDOW, removed, return_phase=True)
-    out["interferometric_phase"] = sp.interferometric_phase(vv, vv_prev, removed)
     return out
+
+
+def output_names(calibration, config) -> list[str]:
+    z = np.ones((8, 40), np.complex64)
+    return list(tile_signatures(z, z, z, z, np.zeros((8, 40), np.float32), np.arange(8) + LINE_OFFSET,
+                                np.arange(40), calibration, config))
 
 
 def tiles(n, m, tile=TILE):
@@ -154,26 +147,25 @@ def tiles(n, m, tile=TILE):
             for i0 in range(0, n, tile[0]) for j0 in range(0, m, tile[1])]
 
 
-def run_tile(inputs, outputs, luts, noise, i0, i1, j0, j1, n, m):
+def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m):
     """Read tile + halo, compute, write the cropped region of every output; returns the
     seconds spent reading, computing and writing."""
-    from alignsar_core.signatures.window import halo_for
-
-    ha, hr = halo_for(WINDOW)
+    ha, hr = config.halo
     e0, e1, f0, f1 = max(0, i0 - ha), min(n, i1 + ha), max(0, j0 - hr), min(m, j1 + hr)
     t0 = time.perf_counter()
-    vv, vh, vv_prev, removed = (np.ascontiguousarray(a[e0:e1, f0:f1]) for a in inputs)
+    vv, vh, vv_prev, vh_prev, removed = (np.ascontiguousarray(a[e0:e1, f0:f1]) for a in inputs)
     t1 = time.perf_counter()
-    res = tile_signatures(vv, vh, vv_prev, removed, np.arange(e0, e1) + LINE_OFFSET, np.arange(f0, f1), luts, noise)
+    res = tile_signatures(vv, vh, vv_prev, vh_prev, removed, np.arange(e0, e1) + LINE_OFFSET, np.arange(f0, f1),
+                          calibration, config)
     t2 = time.perf_counter()
-    for k, name in enumerate(NAMES):
+    for k, name in enumerate(names):
         outputs[k, i0:i1, j0:j1] = res[name][i0 - e0:i1 - e0, j0 - f0:j1 - f0]
     return t1 - t0, t2 - t1, time.perf_counter() - t2
 
 
 # ----------------------------------------------------------------------------- Dask worker side
 
-def dask_task(paths, shape, luts, noise, bounds, measure):
+def dask_task(paths, shape, names, calibration, config, bounds, measure):
     """One tile as a Dask task. The shared-memory arrays are mapped for the task only
     (like a read from / region write to a store), so the worker keeps no burst-sized
     state. With ``measure``: (pid, private memory the task needed in MB) = RssAnon before
@@ -185,9 +177,9 @@ def dask_task(paths, shape, luts, noise, bounds, measure):
     if measure:
         base = _status("RssAnon")
         tracemalloc.start()
-    ins = [np.load(p, mmap_mode="r") for p in paths[:4]]
-    outs = np.memmap(paths[4], dtype=np.float32, mode="r+", shape=(len(NAMES), n, m))
-    times = run_tile(ins, outs, luts, noise, *bounds, n, m)
+    ins = [np.load(p, mmap_mode="r") for p in paths[:-1]]
+    outs = np.memmap(paths[-1], dtype=np.float32, mode="r+", shape=(len(names), n, m))
+    times = run_tile(ins, outs, names, calibration, config, *bounds, n, m)
     del ins, outs
     if measure:
         _, peak = tracemalloc.get_traced_memory()
@@ -207,6 +199,9 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help="Dask worker counts to run ('' for none)")
     ap.add_argument("--skip-stages", action="store_true", help="skip the per-stage and speckle timings")
     ap.add_argument("--skip-reference", action="store_true", help="skip sarxarray / xarray-sentinel")
+    ap.add_argument("--beta-gamma", action="store_true", help="also beta0 and gamma0 (linear and dB)")
+    ap.add_argument("--zarr-dates", type=int, default=0,
+                    help="also run the stage end to end (tiles.compute_tile) on a Zarr stack of this many dates")
     args = ap.parse_args()
 
     import numba
@@ -214,12 +209,17 @@ def main() -> None:
     from alignsar_core.signatures import coherence as co
     from alignsar_core.signatures import single_pol as sp
     from alignsar_core import speckle
+    from alignsar_core.signatures.tiles import SignatureConfig
 
     n, m = args.lines, args.samples
     print(f"burst {n} x {m}, window {WINDOW}, tiles {TILE}, {os.cpu_count()} CPUs, "
           f"numba threads {numba.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
     luts, noise, cal_groups, lut_source = load_luts(m)
     print(f"calibration: {lut_source}")
+    config = SignatureConfig(beta_gamma=args.beta_gamma)
+    calibration = make_calibration(luts, noise, args.beta_gamma)
+    names = output_names(calibration, config)
+    print(f"outputs per burst-date ({len(names)}): {', '.join(names)}")
 
     rng = np.random.default_rng(0)
 
@@ -232,13 +232,14 @@ def main() -> None:
     vv = cg(120.0)
     vh = (0.3 * vv + cg(40.0)).astype(np.complex64)
     vv_prev = (0.7 * vv + cg(85.0)).astype(np.complex64)
+    vh_prev = (0.5 * vh + cg(35.0)).astype(np.complex64)
     removed = (np.linspace(0, 60, m, dtype=np.float32)[None, :] + np.linspace(0, 5, n, dtype=np.float32)[:, None])
-    inputs = [vv, vh, vv_prev, removed]
+    inputs = [vv, vh, vv_prev, vh_prev, removed]
     slc_mb = (vv.nbytes + vh.nbytes) / 1e6
     in_bytes = sum(a.nbytes for a in inputs)
-    out_bytes = len(NAMES) * n * m * 4
-    print(f"inputs: VV + VH {slc_mb:.0f} MB + previous VV + removed phase = {in_bytes / 1e6:.0f} MB; "
-          f"outputs: {len(NAMES)} float32 arrays = {out_bytes / 1e6:.0f} MB")
+    out_bytes = len(names) * n * m * 4
+    print(f"inputs: VV + VH {slc_mb:.0f} MB + previous VV + VH + removed phase = {in_bytes / 1e6:.0f} MB; "
+          f"outputs: {len(names)} float32 arrays = {out_bytes / 1e6:.0f} MB")
     lines, pixels = np.arange(n) + LINE_OFFSET, np.arange(m)
 
     def row(label, best, median, floor, peak=None, extra=""):
@@ -247,7 +248,7 @@ def main() -> None:
         print(f"{label:52s} {best:7.3f} s (median {median:6.3f})  {slc_mb / best:7.0f} MB/s  {ratio}{pk}{extra}")
 
     # ---------------------------------------------------------------- floors
-    outputs = np.empty((len(NAMES), n, m), np.float32)
+    outputs = np.empty((len(names), n, m), np.float32)
     outputs.fill(0)  # touch the pages once: runs below write into resident memory
     copies = [np.empty_like(a) for a in inputs]
     chunk = np.empty(1 << 20, np.uint8)
@@ -275,13 +276,13 @@ def main() -> None:
     floor = f_io[0]
 
     # ---------------------------------------------------------------- in-process tile loop
-    print(f"\n-- all {len(NAMES)} signatures of one burst-date ('x floor' = / read+write floor)")
+    print(f"\n-- all {len(names)} signatures of one burst-date ('x floor' = / read+write floor)")
     all_tiles = tiles(n, m)
 
     splits = []
 
     def in_process():
-        splits.append(np.sum([run_tile(inputs, outputs, luts, noise, *b, n, m) for b in all_tiles], axis=0))
+        splits.append(np.sum([run_tile(inputs, outputs, names, calibration, config, *b, n, m) for b in all_tiles], axis=0))
 
     in_process()  # compile / warm
     reset_peak()
@@ -294,7 +295,7 @@ def main() -> None:
     # one tile's working memory (numpy allocations) in this process
     b = all_tiles[0]
     tracemalloc.start()
-    run_tile(inputs, outputs, luts, noise, *b, n, m)
+    run_tile(inputs, outputs, names, calibration, config, *b, n, m)
     tile_peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     print(f"{'':52s} one {TILE[0]} x {TILE[1]} tile: {tile_peak:.0f} MB of numpy allocations at its peak")
@@ -340,7 +341,10 @@ def main() -> None:
     # ---------------------------------------------------------------- Dask
     del outputs
     if args.workers.strip():
-        _dask_runs(args, inputs, reference, luts, noise, all_tiles, n, m, floor, row)
+        _dask_runs(args, inputs, reference, names, calibration, config, all_tiles, n, m, floor, row)
+    if args.zarr_dates:
+        del inputs, vv, vh, vv_prev, vh_prev, removed
+        _zarr_stage(args, n, m, config)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (other processes share the {os.cpu_count()} CPUs)")
 
 
@@ -404,7 +408,81 @@ def _references(args, vv, vv_prev, luts, cal_groups, lines, pixels, slc_mb, row)
           f"  {t_ref[0] / t_ours[0]:5.1f}x faster, max rel diff {rel:.1e}")
 
 
-def _dask_runs(args, inputs, reference, luts, noise, all_tiles, n, m, floor, row):
+def _zarr_stage(args, n, m, config):
+    """The signature stage end to end in this process: a synthetic stack store of
+    ``--zarr-dates`` dates (the real IW1 burst 1 metadata and LUTs, random correlated
+    SLCs) on local disk, then ``tiles.compute_tile`` over its 512 x 4096 tile grid (Zarr
+    decode/encode, halo reads, every per-date, pair and time-series output)."""
+    import json
+
+    import xarray as xr
+
+    from alignsar_core import store
+    from alignsar_core.products.sentinel1 import list_bursts, open_product
+    from alignsar_core.settings import shared_data_dir
+    from alignsar_core.signatures import tiles as st
+
+    safe = shared_data_dir() / "sentinel1" / "S1B_IW_SLC__1SDV_20210401T052622_20210401T052650_026269_032297_EFA4.SAFE"
+    if not safe.is_dir():
+        print("\n-- Zarr stage skipped: needs ../shared/data/sentinel1")
+        return
+    product = open_product(str(safe), metadata_only=True, allow_partial=True)
+    burst = [b for b in list_bursts(product) if b.swath == "IW1"][1]
+    n, m, nt = min(n, burst.lines), min(m, burst.samples), args.zarr_dates
+    rng = np.random.default_rng(1)
+    times = np.datetime64(burst.first_line_time, "ns") + np.arange(nt) * np.timedelta64(12, "D")
+
+    def cg(scale):
+        z = np.empty((n, m), np.complex64)
+        z.real = rng.standard_normal((n, m), dtype=np.float32)
+        z.imag = rng.standard_normal((n, m), dtype=np.float32)
+        return z * np.float32(scale)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stack_url, sig_url = os.path.join(tmp, "stack.zarr"), os.path.join(tmp, "signatures.zarr")
+        dims3, dims2 = ("time", "azimuth", "range"), ("azimuth", "range")
+        base = {p: cg(s) for p, s in (("vv", 120.0), ("vh", 40.0))}
+        shell = xr.Dataset(
+            {**{f"slc_{p}": (dims3, np.zeros((nt, n, m), np.complex64)) for p in ("vv", "vh")},
+             "removed_phase": (dims3, np.zeros((nt, n, m), np.float32)),
+             **{k: (dims2, np.zeros((n, m), np.uint8 if k == "layover_shadow" else np.float32), {"units": "1"})
+                for k in st.METADATA}},
+            coords={"time": times, "azimuth_time": ("azimuth", np.zeros(n, "datetime64[ns]")),
+                    "slant_range_time": ("range", np.zeros(m)), "line": ("azimuth", np.arange(n) + burst.line_offset),
+                    "pixel": ("range", np.arange(m))},
+            attrs={"stack_id": burst.stack_id, "burst": json.dumps(burst.to_dict()), "wavelength_m": 0.0555})
+        chunks = {"time": 1, "azimuth": TILE[0], "range": TILE[1]}
+        shell.chunk(chunks).to_zarr(store.zarr_store(stack_url), mode="w", zarr_format=3, consolidated=False,
+                                    compute=False)
+        g = store.open_group(stack_url)
+        for t in range(nt):  # every date partly coherent with the first
+            for p in ("vv", "vh"):
+                g[f"slc_{p}"][t] = (0.8 * base[p] + cg(70.0 if p == "vv" else 25.0)).astype(np.complex64)
+            g["removed_phase"][t] = np.float32(t) * np.linspace(0, 60, m, dtype=np.float32)[None, :] \
+                + np.zeros((n, 1), np.float32)
+        del base, shell
+        stack_mb = sum(g[f"slc_{p}"].nbytes for p in ("vv", "vh")) / 1e6
+        cal = st.load_calibration(dict(g.attrs), ["VV", "VH"])
+        print(f"\n-- the stage end to end: tiles.compute_tile on a Zarr stack of {nt} dates (VV + VH, {stack_mb:.0f} MB "
+              f"of SLC), {TILE[0]} x {TILE[1]} tiles, local disk, this process")
+
+        def run():
+            st.create_signature_store(sig_url, stack_url, TILE, config, cal)
+            return [st.compute_tile(stack_url, sig_url, tile, calibration=cal) for tile in st.tile_grid(sig_url)]
+
+        run()  # warm
+        reset_peak()
+        last = []
+        t = best_of(args.repeat, lambda: last.append(run()))
+        split = {k: sum(r[k] for r in last[-1]) for k in ("read", "compute", "write")}
+        out_mb = sum(a.nbytes for _, a in store.open_group(sig_url, mode="r").arrays()) / 1e6
+        print(f"{nt} dates, {len(last[-1])} tiles: {t[0]:.2f} s (median {t[1]:.2f})  {stack_mb / t[0]:.0f} MB/s of "
+              f"SLC, {t[0] / nt:.2f} s per burst-date; outputs {out_mb:.0f} MB (uncompressed)  peak {_status('VmHWM'):.0f} MB")
+        print(f"{'':52s} seconds summed over tiles (last run): read {split['read']:.2f} (decode, halo included), "
+              f"compute {split['compute']:.2f}, write {split['write']:.2f} (encode; overlapped with compute)")
+
+
+def _dask_runs(args, inputs, reference, names, calibration, config, all_tiles, n, m, floor, row):
     from dask.distributed import Client, LocalCluster
 
     print(f"\n-- Dask: {len(all_tiles)} tasks of {TILE[0]} x {TILE[1]} + halo, LocalCluster processes, "
@@ -416,14 +494,14 @@ def _dask_runs(args, inputs, reference, luts, noise, all_tiles, n, m, floor, row
             np.save(p, a)
             paths.append(p)
         paths.append(os.path.join(tmp, "out.f32"))
-        np.memmap(paths[4], dtype=np.float32, mode="w+", shape=(len(NAMES), n, m)).flush()
+        np.memmap(paths[-1], dtype=np.float32, mode="w+", shape=(len(names), n, m)).flush()
         for nw in [int(w) for w in args.workers.split(",")]:
             with LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, dashboard_address=None,
                               memory_limit="2GiB", env={"NUMBA_NUM_THREADS": "1"}) as cluster, Client(cluster) as client:
-                lf, nf = client.scatter([luts, noise], broadcast=True)
+                cf, gf = client.scatter([calibration, config], broadcast=True)
 
                 def run(measure=False):
-                    futs = [client.submit(dask_task, paths, (n, m), lf, nf, b, measure, pure=False) for b in all_tiles]
+                    futs = [client.submit(dask_task, paths, (n, m), names, cf, gf, b, measure, pure=False) for b in all_tiles]
                     return client.gather(futs)
 
                 mem = run(measure=True)  # warm-up: numba cache load, page faults; memory per task
@@ -439,7 +517,7 @@ def _dask_runs(args, inputs, reference, luts, noise, all_tiles, n, m, floor, row
                     f"  peak MB per worker: {peaks}")
                 print(f"{'':52s} task seconds summed over tiles (last run): read {split[0]:.2f}, "
                       f"compute {split[1]:.2f}, write {split[2]:.2f}")
-        out = np.memmap(paths[4], dtype=np.float32, mode="r", shape=(len(NAMES), n, m))
+        out = np.memmap(paths[-1], dtype=np.float32, mode="r", shape=(len(names), n, m))
         same = [_digest(o) for o in out] == reference
         print(f"{'':52s} Dask tiles == whole-process tiles, bit for bit: {same}")
         del out

@@ -5,7 +5,9 @@ per burst (all polarisations of the burst in one task), executed on Dask (a loca
 cluster by default, any scheduler via ``ALIGNSAR_DASK_ADDRESS``). With a DEM
 (``ALIGNSAR_DEM_URL``, or ``scene/dem.tif`` beside simulated inputs) the bursts are
 also coregistered into stacks: ``prepare-stack`` per burst footprint, ``esd-date``
-per secondary product, ``coregister-burst`` per burst and date, ``finish-stack``.
+per secondary product, ``coregister-burst`` per burst and date, ``finish-stack``;
+then the SAR signatures of every stack are computed tile by tile
+(``prepare-signatures``, ``signature-tile`` per tile, ``finish-signatures``).
 A bad product or burst fails on its own: the others finish, their outputs are
 published, and the flow ends Failed with a message that names every failure.
 """
@@ -21,7 +23,8 @@ from prefect import flow, get_run_logger, unmapped
 from prefect.states import Completed, Failed
 
 from alignsar_core.settings import Settings, get_settings
-from tasks.burst_tasks import calibrate_burst, list_products, publish_stac, scan_product
+from tasks.burst_tasks import calibrate_burst, error_text, list_products, publish_stac, scan_product
+from tasks.signature_tasks import run_signature_stage
 from tasks.stack_tasks import coregister_burst_date, esd_date, find_dem, finish_stack, plan_stacks, prepare_stack
 
 DEFAULT_COLLECTION = "alignsar-s1-bursts"
@@ -39,6 +42,7 @@ class BuildSummary:
     failures: dict[str, str]  # product URL or burst acquisition id -> error
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # store -> task work
     stacks: list[str] = dataclasses.field(default_factory=list)  # coregistered stack stores
+    signatures: list[str] = dataclasses.field(default_factory=list)  # signature stores, one per stack
     notes: list[str] = dataclasses.field(default_factory=list)  # what was skipped and why
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,7 +77,7 @@ def build_dataset(
         if fut.state.is_completed():
             bursts.extend(fut.result())
         else:
-            failures[url] = _error_text(fut)
+            failures[url] = error_text(fut)
             logger.error("product failed: %s", failures[url])
 
     calibrations = calibrate_burst.map(bursts, settings=unmapped(settings)) if bursts else []
@@ -83,10 +87,12 @@ def build_dataset(
         if fut.state.is_completed():
             results.append(fut.result())
         else:
-            failures[burst.acquisition_id] = _error_text(fut)
+            failures[burst.acquisition_id] = error_text(fut)
             logger.error("burst failed: %s: %s", burst.acquisition_id, failures[burst.acquisition_id])
 
     stacks, notes = _coregister(input_url, bursts, failures, settings, logger)
+    signatures, sig_failures = run_signature_stage(stacks, settings, logger)
+    failures.update({f"signatures {k}": v for k, v in sig_failures.items()})
     stac_url = publish_stac(results, settings, collection_id) if results else None
     summary = BuildSummary(
         input_url=input_url,
@@ -97,6 +103,7 @@ def build_dataset(
         failures=failures,
         seconds={r.store_url: round(r.seconds, 3) for r in results},
         stacks=stacks,
+        signatures=signatures,
         notes=notes,
     )
     logger.info("%d burst store(s) ready (%d kept from earlier runs), %d failure(s)",
@@ -126,7 +133,7 @@ def _coregister(input_url: str, bursts: list, failures: dict[str, str], settings
         if fut.state.is_completed():
             (kept if fut.result()["skipped"] else ready).append(plan)
         else:
-            failures[plan.stack_id] = _error_text(fut)
+            failures[plan.stack_id] = error_text(fut)
             logger.error("stack failed: %s: %s", plan.stack_id, failures[plan.stack_id])
     # one ESD per secondary product and swath, over its consecutive bursts
     groups: dict[tuple[str, str], list] = {}
@@ -149,19 +156,11 @@ def _coregister(input_url: str, bursts: list, failures: dict[str, str], settings
             fut.wait()
             if not fut.state.is_completed():
                 ok = False
-                failures[f"{plan.stack_id} {b.acquisition_id}"] = _error_text(fut)
-                logger.error("coregistration failed: %s: %s", b.acquisition_id, _error_text(fut))
+                failures[f"{plan.stack_id} {b.acquisition_id}"] = error_text(fut)
+                logger.error("coregistration failed: %s: %s", b.acquisition_id, error_text(fut))
         if ok:
             stacks.append(finish_stack(plan, settings))
     return stacks, []
-
-
-def _error_text(fut) -> str:
-    try:
-        fut.result()
-    except Exception as exc:  # the task's own exception, re-raised by Prefect
-        return f"{type(exc).__name__}: {exc}"
-    return fut.state.message or "failed"
 
 
 def make_task_runner(settings: Settings):

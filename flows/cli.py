@@ -188,6 +188,11 @@ def print_summary(summary) -> None:
         print(f"Coregistered stacks ({len(stacks)}):")
         for s in stacks:
             print(f"  {s}")
+    sigs = getattr(summary, "signatures", [])
+    if sigs:
+        print(f"Signature stores ({len(sigs)}):")
+        for s in sigs:
+            print(f"  {s}")
     for note in getattr(summary, "notes", []):
         print(f"note: {note}")
     if summary.stac_collection:

@@ -88,6 +88,15 @@ def publish_stac(results: list[BurstResult], settings: Settings, collection_id: 
     return url
 
 
+def error_text(fut) -> str:
+    """The error of a finished, failed Prefect future, as one line for summaries."""
+    try:
+        fut.result()
+    except Exception as exc:  # the task's own exception, re-raised by Prefect
+        return f"{type(exc).__name__}: {exc}"
+    return fut.state.message or "failed"
+
+
 def result_summary(results: list[BurstResult]) -> list[dict[str, Any]]:
     return [{"acquisition_id": r.burst.acquisition_id, "store": r.store_url, "skipped": r.skipped,
              "seconds": round(r.seconds, 3)} for r in results]

@@ -129,7 +129,10 @@ def test_flow_writes_coregistered_stacks_that_match_the_truth(sim_stack, tmp_pat
     settings = Settings(storage_root=str(tmp_path / "out"), tile_size=(512, 512), dask_workers=2)
     summary, ok = run_build_dataset(str(sim_stack.products[0]).rsplit("/", 1)[0], settings)
     assert ok, summary.failures
-    assert len(summary.stacks) == 2
+    assert len(summary.stacks) == 2 and len(summary.signatures) == 2
+    sig = xr.open_zarr(summary.signatures[0], consolidated=False)
+    assert {"sigma0_vv", "coherence_vv", "interferometric_phase_vv", "entropy_dual"} <= set(sig.data_vars)
+    assert sig.coherence_vv.sizes["pair"] == 3  # (0,1), (0,2), (1,2)
     truth = xr.open_zarr(sim_stack.truth, consolidated=False)
     ds = xr.open_zarr(summary.stacks[0], consolidated=False)
     assert ds.slc_vv.dtype == np.complex64 and ds.slc_vv.sizes == {"time": 3, "azimuth": 1501, "range": 1024}

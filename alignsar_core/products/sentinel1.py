@@ -255,6 +255,9 @@ class Annotation:
     azimuth_steering_rate: float  # deg/s (TOPS antenna steering)
     bursts: list[AnnotatedBurst]
     grid: dict[str, np.ndarray]  # geolocation grid: line, pixel, latitude, longitude, ...
+    # ((azimuth processing bandwidth / line rate, window coefficient), (range bandwidth /
+    # sampling rate, window coefficient)): the spectrum the SLC fills (resampling, simulation)
+    processing_bands: tuple[tuple[float, float], tuple[float, float]] | None = None
 
     @classmethod
     def parse(cls, data: bytes, source: str = "annotation") -> "Annotation":
@@ -310,6 +313,7 @@ class Annotation:
             azimuth_steering_rate=float(txt("generalAnnotation/productInformation/azimuthSteeringRate")),
             bursts=bursts,
             grid=grid,
+            processing_bands=_processing_bands(root),
         )
 
     def burst_footprint(self, index: int) -> tuple[tuple[float, float], ...]:
@@ -333,6 +337,18 @@ class Annotation:
         l0 = index * self.lines_per_burst
         sel = (self.grid["line"] >= l0) & (self.grid["line"] <= l0 + self.lines_per_burst)
         return float(np.mean(self.grid["incidenceAngle"][sel]))
+
+
+def _processing_bands(root) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """``Annotation.processing_bands`` from imageAnnotation/processingInformation (None if absent)."""
+    base = "imageAnnotation/processingInformation/swathProcParamsList/swathProcParams/"
+    az, rg = root.find(base + "azimuthProcessing"), root.find(base + "rangeProcessing")
+    prf = root.findtext("imageAnnotation/imageInformation/azimuthFrequency")
+    fs = root.findtext("generalAnnotation/productInformation/rangeSamplingRate")
+    if az is None or rg is None or prf is None or fs is None:
+        return None
+    return ((float(az.findtext("processingBandwidth")) / float(prf), float(az.findtext("windowCoefficient"))),
+            (float(rg.findtext("processingBandwidth")) / float(fs), float(rg.findtext("windowCoefficient"))))
 
 
 def _burst_valid_window(b: AnnotatedBurst, samples: int) -> tuple[int, int, int, int]:

@@ -166,25 +166,11 @@ class _Template:
         self.lines_per_burst = self.ann.lines_per_burst
         self.n_samples = n_samples
         self.wavelength = C_LIGHT / self.ann.radar_frequency
-        root = _xml_root(self.product, swath, pol)
-        proc = "imageAnnotation/processingInformation/swathProcParamsList/swathProcParams/"
-        rng, az = root.find(proc + "rangeProcessing"), root.find(proc + "azimuthProcessing")
-        prf = 1.0 / self.ann.azimuth_time_interval
-        self.rg_fraction = float(rng.findtext("processingBandwidth")) / self.ann.range_sampling_rate
-        self.rg_coeff = float(rng.findtext("windowCoefficient"))
-        self.az_fraction = float(az.findtext("processingBandwidth")) / prf
-        self.az_coeff = float(az.findtext("windowCoefficient"))
+        (self.az_fraction, self.az_coeff), (self.rg_fraction, self.rg_coeff) = self.ann.processing_bands
         # look angle at the middle of the crop (the baseline is perpendicular there)
         g = self.grids[n_bursts // 2]
         lat, lon = rdr2geo(g.lines / 2.0, n_samples / 2.0, 0.0, self.orbit, g)
         self.look_angle_mid = float(local_geometry(lat, lon, 0.0, self.orbit)["look_angle"])
-
-
-def _xml_root(product, swath: str, pol: str):
-    """The annotation XML of a (local template) product as an ElementTree element."""
-    import xml.etree.ElementTree as ET
-
-    return ET.fromstring(product.fs.cat_file(product.groups[f"{swath}/{pol}"][1]))
 
 
 # --------------------------------------------------------------------------------------
@@ -393,7 +379,8 @@ class _StackSimulator:
                                     - n.upsample(dn.fields["azimuth_offset_dh"], ol, op) * dh[rows])
                     inv_rg[rows] = (n.upsample(dn.inverse_range, ol, op)
                                     - n.upsample(dn.fields["range_offset_dh"], ol, op) * dh[rows])
-                img = resample(f, inv_az, inv_rg, row0=MARGIN_LINES, col0=MARGIN_SAMPLES, taps=self.taps)
+                img = resample(f, inv_az, inv_rg, row0=MARGIN_LINES, col0=MARGIN_SAMPLES, taps=self.taps,
+                               bands=self.tpl.ann.processing_bands)
                 del inv_az, inv_rg
             del f
             for a in range(0, self.L, 256):  # reramp with date d's ramp at its own pixels
