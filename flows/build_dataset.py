@@ -172,6 +172,9 @@ def make_task_runner(settings: Settings):
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
+    # Dask gives each local worker its share of the cores; numba's parallel kernels in a
+    # worker must not spread over all of them again (workers x cores threads)
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(settings.dask_threads_per_worker))
     return DaskTaskRunner(cluster_kwargs={
         "n_workers": settings.dask_workers,
         "threads_per_worker": settings.dask_threads_per_worker,
