@@ -173,9 +173,10 @@ def make_task_runner(settings: Settings):
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
     # Dask gives each local worker its share of the cores; numba's parallel kernels in a
-    # worker must not spread over all of them again (workers x cores threads)
-    os.environ.setdefault("NUMBA_NUM_THREADS", str(settings.dask_threads_per_worker))
+    # worker must not spread over all of them again (workers x cores threads). The
+    # variable goes to the worker processes only (Nanny env), not to this process.
     return DaskTaskRunner(cluster_kwargs={
+        "env": {"NUMBA_NUM_THREADS": str(settings.dask_threads_per_worker)},
         "n_workers": settings.dask_workers,
         "threads_per_worker": settings.dask_threads_per_worker,
         "processes": True,
