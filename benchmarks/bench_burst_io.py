@@ -14,18 +14,12 @@ with seconds, MB/s of SLC input, the ratio to the floor, and peak memory.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 
+from _timing import best_of  # benchmarks/ is on sys.path when run as a script
 
-def best_of(n, fn):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times), statistics.median(times)
+
 
 
 def _vm_hwm_mb() -> float:

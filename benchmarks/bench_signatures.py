@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -46,6 +45,8 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+
+from _timing import best_of  # benchmarks/ is on sys.path when run as a script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -71,13 +72,6 @@ def reset_peak() -> None:
         pass
 
 
-def best_of(n, fn):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times), statistics.median(times)
 
 
 # ----------------------------------------------------------------------------- calibration
