@@ -118,15 +118,24 @@ def make_calibration(luts, noise, beta_gamma: bool):
                              noise=dict(noise))
 
 
-def tile_signatures(vv, vh, vv_prev, vh_prev, removed, lines, pixels, calibration, config) -> dict[str, np.ndarray]:
+def tile_signatures(vv, vh, vv_prev, vh_prev, removed, lines, pixels, calibration, config,
+                    prev_powers=None) -> dict[str, np.ndarray]:
     """Every signature of one date on one tile (with its halo): the stage's per-tile body
-    (``tiles.date_signatures`` + ``tiles.pair_signatures`` with the previous date)."""
+    (``tiles.date_signatures`` + ``tiles.pair_signatures`` with the previous date).
+    ``prev_powers``: the previous date's {pol: <|z|^2>} on this tile + halo, which the
+    stage keeps from that date's own pass (computed here when None)."""
     from alignsar_core.signatures import tiles as st
 
-    out = st.date_signatures({"VV": vv, "VH": vh}, lines, pixels, calibration, config)
-    for p, a, b in (("vv", vv_prev, vv), ("vh", vh_prev, vh)):
-        for k, v in st.pair_signatures(a, b, removed, config).items():
-            out[f"{k}_{p}"] = v
+    from alignsar_core.signatures import fused
+
+    powers = {}
+    out = st.date_signatures({"VV": vv, "VH": vh}, lines, pixels, calibration, config, powers=powers)
+    removed = fused.phase_factors(removed)  # once for both polarisations, as the stage
+    for p, a, b in (("VV", vv_prev, vv), ("VH", vh_prev, vh)):
+        cal = st.tile_calibration(calibration, p, lines, pixels, noise=False)
+        pa = None if prev_powers is None else prev_powers[p]
+        for k, v in st.pair_signatures(a, b, removed, config, cal, pa, powers[p]).items():
+            out[f"{k}_{p.lower()}"] = v
     return out
 
 
@@ -146,11 +155,16 @@ def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m):
     seconds spent reading, computing and writing."""
     ha, hr = config.halo
     e0, e1, f0, f1 = max(0, i0 - ha), min(n, i1 + ha), max(0, j0 - hr), min(m, j1 + hr)
+    from alignsar_core.runtime import tune_malloc
+
+    tune_malloc()  # as the stage's compute_tile
     t0 = time.perf_counter()
-    vv, vh, vv_prev, vh_prev, removed = (np.ascontiguousarray(a[e0:e1, f0:f1]) for a in inputs)
+    vv, vh, vv_prev, vh_prev, removed = (np.ascontiguousarray(a[e0:e1, f0:f1]) for a in inputs[:5])
     t1 = time.perf_counter()
+    # the previous date's window powers: kept in memory by the stage from that date's pass
+    prev_powers = {"VV": inputs[5][e0:e1, f0:f1], "VH": inputs[6][e0:e1, f0:f1]}
     res = tile_signatures(vv, vh, vv_prev, vh_prev, removed, np.arange(e0, e1) + LINE_OFFSET, np.arange(f0, f1),
-                          calibration, config)
+                          calibration, config, prev_powers)
     t2 = time.perf_counter()
     for k, name in enumerate(names):
         outputs[k, i0:i1, j0:j1] = res[name][i0 - e0:i1 - e0, j0 - f0:j1 - f0]
@@ -231,6 +245,13 @@ def main() -> None:
     inputs = [vv, vh, vv_prev, vh_prev, removed]
     slc_mb = (vv.nbytes + vh.nbytes) / 1e6
     in_bytes = sum(a.nbytes for a in inputs)
+    from alignsar_core.signatures import fused
+    from alignsar_core.signatures import tiles as st
+
+    lines, pixels = np.arange(n) + LINE_OFFSET, np.arange(m)
+    for p, s in (("VV", vv_prev), ("VH", vh_prev)):  # the previous date's powers (its own pass, not timed)
+        inputs.append(fused.power(s, st.tile_calibration(calibration, p, lines, pixels, noise=False),
+                                  config.coherence_window))
     out_bytes = len(names) * n * m * 4
     print(f"inputs: VV + VH {slc_mb:.0f} MB + previous VV + VH + removed phase = {in_bytes / 1e6:.0f} MB; "
           f"outputs: {len(names)} float32 arrays = {out_bytes / 1e6:.0f} MB")
@@ -244,11 +265,11 @@ def main() -> None:
     # ---------------------------------------------------------------- floors
     outputs = np.empty((len(names), n, m), np.float32)
     outputs.fill(0)  # touch the pages once: runs below write into resident memory
-    copies = [np.empty_like(a) for a in inputs]
+    copies = [np.empty_like(a) for a in inputs[:5]]
     chunk = np.empty(1 << 20, np.uint8)
 
     def read_inputs():
-        for a in inputs:
+        for a in inputs[:5]:
             b = a.reshape(-1).view(np.uint8)
             for s in range(0, b.size, chunk.size):
                 np.copyto(chunk[: min(chunk.size, b.size - s)], b[s:s + chunk.size])
@@ -258,7 +279,7 @@ def main() -> None:
         outputs.fill(1.0)
 
     def floor_copy():
-        for a, c in zip(inputs, copies):
+        for a, c in zip(inputs[:5], copies):
             np.copyto(c, a)
 
     f_io = best_of(args.repeat + 1, floor_io)

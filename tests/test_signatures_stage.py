@@ -253,7 +253,13 @@ def test_tiles_equal_the_whole_burst_and_the_reference_filters(stage):
         np.testing.assert_allclose(a[f"sigma0_{p}_quegan_yu"].values, ref, rtol=1e-6, equal_nan=True)
     means = box_mean(a.sigma0_vv.values, window)
     ms, dry, wet = sm.relative_soil_moisture(to_db(means), return_references=True)
-    np.testing.assert_allclose(a.soil_moisture_index.values, ms, atol=1e-6, equal_nan=True)
+    # the stage's local means are float32 window sums (fused kernel; a few 1e-7 relative,
+    # ~1e-6 dB): the index differs by that over its (wet - dry) range, often < 0.01 dB
+    # with three dates, so compare in dB
+    assert np.array_equal(np.isnan(a.soil_moisture_index.values), np.isnan(ms))
+    both = ~np.isnan(ms)
+    assert both.mean() > 0.3  # the valid area of the 1024-sample crop
+    np.testing.assert_allclose(((a.soil_moisture_index.values - ms) * (wet - dry))[both], 0, atol=1e-5)
     np.testing.assert_allclose(a.sigma0_dry.values, dry, atol=1e-5, equal_nan=True)
     assert np.nanmin(a.soil_moisture_index.values) >= 0 and np.nanmax(a.soil_moisture_index.values) <= 1
     np.testing.assert_allclose(a.cross_pol_ratio_db.values, to_db(box_mean(a.sigma0_vh.values, window))

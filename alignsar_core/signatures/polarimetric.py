@@ -29,7 +29,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .window import box_mean, halo_for, hermitian_box, run_split
+from .window import box_mean, halo_for, hermitian_box, run_split, split_rows
 
 __all__ = ["ATTRS", "c2", "cross_product", "intensity_sum", "intensity_difference",
            "intensity_ratio", "dual_pol_eigenvalues", "dual_pol_h_alpha", "degree_of_polarisation",
@@ -135,12 +135,10 @@ def intensity_ratio(i_cross: np.ndarray, i_co: np.ndarray, db: bool = False) -> 
     return r
 
 
-@numba.njit(cache=True, nogil=True)
-def _dual_eig(c11, c22, c12r, c12i, i):
-    """l1, l2 (closed form), delta = C11 - C22 and disc = l1 - l2 at pixel i (float64)."""
-    a = np.float64(c11[i])
-    b = np.float64(c22[i])
-    x2 = np.float64(c12r[i]) ** 2 + np.float64(c12i[i]) ** 2
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _dual_eig(a, b, x2):
+    """l1, l2 (closed form), delta = C11 - C22 and disc = l1 - l2 of C2 with C11 = a,
+    C22 = b, |C12|^2 = x2 (float64)."""
     dlt = a - b
     disc = np.sqrt(dlt * dlt + 4.0 * x2)
     l1 = 0.5 * (a + b + disc)
@@ -149,45 +147,47 @@ def _dual_eig(c11, c22, c12r, c12i, i):
     return l1, max(l2, 0.0), dlt, disc
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def dual_params(a, b, x2):
+    """Per-pixel dual-pol parameters of C2 (C11 = a, C22 = b, |C12|^2 = x2; any common
+    scale): p1 = l1/tr, p2 = max(l2/tr, 1e-30) (for p log p), cos(2 alpha1) = delta /
+    disc, degree of polarisation m = disc / tr and DpRVI = 1 - m p1; all NaN where
+    tr <= 0 (or a NaN input). Shared by ``_dual_kernel`` and the signature stage's fused
+    kernel (``signatures.fused``)."""
+    l1, l2, dlt, disc = _dual_eig(a, b, x2)
+    tr = l1 + l2
+    if tr > 0.0:
+        p1 = l1 / tr
+        m = disc / tr
+        c = dlt / disc if disc > 0.0 else 0.0  # degenerate (l1 = l2): alpha1 = 45
+        return p1, max(l2 / tr, 1e-30), min(1.0, max(-1.0, c)), m, 1.0 - m * p1
+    return np.nan, np.nan, np.nan, np.nan, np.nan
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _eig_kernel(c11, c22, c12r, c12i, start, stop, l1o, l2o):
     # slices and 0-based loops (here and below): numba then drops its negative-index
     # checks and LLVM vectorises; ``for i in range(start, stop)`` ran 2-3x slower
     c11, c22, c12r, c12i = c11[start:stop], c22[start:stop], c12r[start:stop], c12i[start:stop]
     l1o, l2o = l1o[start:stop], l2o[start:stop]
     for i in range(stop - start):
-        l1, l2, _, _ = _dual_eig(c11, c22, c12r, c12i, i)
+        x2 = np.float64(c12r[i]) ** 2 + np.float64(c12i[i]) ** 2
+        l1, l2, _, _ = _dual_eig(np.float64(c11[i]), np.float64(c22[i]), x2)
         l1o[i] = l1
         l2o[i] = l2
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _dual_kernel(c11, c22, c12r, c12i, start, stop, p1o, p2o, cos2a, dpol, dprvi):
-    """p1 = l1/tr, p2 = max(l2/tr, 1e-30) (for p log p), cos(2 alpha1) = delta / disc,
-    degree of polarisation disc / tr and DpRVI = 1 - m p1; NaN where tr <= 0."""
+    """``dual_params`` of every pixel."""
     c11, c22, c12r, c12i = c11[start:stop], c22[start:stop], c12r[start:stop], c12i[start:stop]
     p1o, p2o, cos2a, dpol, dprvi = p1o[start:stop], p2o[start:stop], cos2a[start:stop], dpol[start:stop], dprvi[start:stop]
     for i in range(stop - start):
-        l1, l2, dlt, disc = _dual_eig(c11, c22, c12r, c12i, i)
-        tr = l1 + l2
-        if tr > 0.0:
-            p1 = l1 / tr
-            m = disc / tr
-            p1o[i] = p1
-            p2o[i] = max(l2 / tr, 1e-30)
-            dpol[i] = m
-            dprvi[i] = 1.0 - m * p1
-            c = dlt / disc if disc > 0.0 else 0.0  # degenerate (l1 = l2): alpha1 = 45
-            cos2a[i] = min(1.0, max(-1.0, c))
-        else:
-            p1o[i] = np.nan
-            p2o[i] = np.nan
-            dpol[i] = np.nan
-            dprvi[i] = np.nan
-            cos2a[i] = np.nan
+        x2 = np.float64(c12r[i]) ** 2 + np.float64(c12i[i]) ** 2
+        p1o[i], p2o[i], cos2a[i], dpol[i], dprvi[i] = dual_params(np.float64(c11[i]), np.float64(c22[i]), x2)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _h_alpha_kernel(p1, p2, lg1, lg2, acos2a, start, stop, h, alpha):
     """H = -(p1 log2 p1 + p2 log2 p2) in [0, 1]; alpha = p1 a1 + p2 (90 - a1), degrees,
     a1 = arccos(cos 2 alpha1) / 2 (the logs and arccos come from numpy's SIMD ufuncs)."""
@@ -222,9 +222,9 @@ def _dual_parts(c11, c22, c12):
 
 def _h_alpha(p1, p2, cos2a):
     with np.errstate(invalid="ignore"):
-        lg1 = np.log2(p1)
-        lg2 = np.log2(p2)
-        ac = np.arccos(cos2a)
+        lg1 = split_rows(np.log2, p1, out=np.empty_like(p1))
+        lg2 = split_rows(np.log2, p2, out=np.empty_like(p2))
+        ac = split_rows(np.arccos, cos2a, out=np.empty_like(cos2a))
     h = np.empty_like(p1)
     alpha = np.empty_like(p1)
     run_split(_h_alpha_kernel, p1.size, (p1, p2, lg1, lg2, ac), (h, alpha))

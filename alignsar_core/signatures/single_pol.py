@@ -32,7 +32,7 @@ import numba
 import numpy as np
 
 from ..calibration import CalibrationLut, NoiseLut, calibrate_complex, calibrate_intensities
-from .window import run_split
+from .window import run_split, split_rows
 
 _PI32 = np.float32(np.pi)
 
@@ -132,7 +132,7 @@ def to_db(x: np.ndarray) -> np.ndarray:
     one), the factor and the NaN mask fused in one numba pass."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.log10(x)
+        out = split_rows(np.log10, x, out=np.empty_like(x))
     run_split(_db_fix_kernel, x.size, (x.ravel(),), (out.ravel(),))
     return out
 

@@ -71,14 +71,17 @@ import numpy as np
 import xarray as xr
 
 from .. import __version__, store
+from ..runtime import tune_malloc
 from ..calibration import CalibrationLut, NoiseLut
 from . import coherence as co
+from . import fused
 from . import polarimetric as pol
 from . import single_pol as sp
 from . import soil_moisture as sm
 from .window import as_window, box_mean, halo_for
 
-__all__ = ["SignatureConfig", "CalibrationInputs", "load_calibration", "date_signatures", "pair_signatures",
+__all__ = ["SignatureConfig", "CalibrationInputs", "load_calibration", "tile_calibration", "date_signatures",
+           "pair_signatures",
            "pairs_for", "signature_template", "create_signature_store", "compute_tile", "tile_grid",
            "signatures_url", "SIGNATURE_VARIABLES_PER_DATE"]
 
@@ -241,10 +244,21 @@ def _co_cross(pols: Sequence[str]) -> tuple[str | None, str | None]:
     return co_, cross
 
 
+def tile_calibration(calibration: CalibrationInputs, pol_: str, lines: np.ndarray, pixels: np.ndarray,
+                     noise: bool = True) -> fused.TileCalibration:
+    """The sigma0 LUT (and noise LUT with ``noise``) of one polarisation on a tile."""
+    p = pol_.upper()
+    if p not in calibration.luts:
+        raise KeyError(f"no calibration LUT for polarisation {p} (have {sorted(calibration.luts)})")
+    return fused.TileCalibration(calibration.luts[p][0], lines, pixels,
+                                 calibration.noise[p] if noise else None)
+
+
 def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np.ndarray,
                     calibration: CalibrationInputs, config: SignatureConfig = SignatureConfig(),
                     valid_rows: np.ndarray | None = None,
-                    valid_samples: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+                    valid_samples: tuple[int, int] | None = None,
+                    powers: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Every per-date signature of one date on one tile (+ halo), float32 arrays of the
     tile's shape: the per-tile task body, and what ``benchmarks/bench_signatures.py`` times.
 
@@ -262,52 +276,87 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
     degree_of_polarisation, dprvi (Cloude 2007; Mandal et al. 2020), rvi_dual =
     4 C22 / (C11 + C22), and sigma0_sum / sigma0_difference / cross_pol_ratio_db of the
     local means. Windowed outputs need the halo ``config.halo``.
+
+    ``powers``: a dict to receive, per polarisation, <|z|^2> over the coherence window
+    (the power terms of ``pair_signatures``: C11 / C22 when the windows agree), so each
+    date's powers are formed once, not once per pair.
+
+    Dual-pol dates with one speckle / polarimetric window run in one fused pass
+    (``fused.dual_date``); other cases per channel (``fused.single_date``) plus ``pol.c2``.
     """
     out: dict[str, np.ndarray] = {}
     co_, cross = _co_cross(list(slc))
-    by_upper = {k.upper(): v for k, v in slc.items()}
-    for p, s in by_upper.items():
-        if p not in calibration.luts:
-            raise KeyError(f"no calibration LUT for polarisation {p} (have {sorted(calibration.luts)})")
-        luts = calibration.luts[p] if config.beta_gamma else calibration.luts[p][:1]
-        if config.beta_gamma and len(luts) < 3:
-            raise ValueError("beta_gamma needs the sigma0, beta0 and gamma0 LUTs (load_calibration(beta_gamma=True))")
-        cal = sp.calibrated_intensity(s, luts, lines, pixels,
-                                      noise=calibration.noise[p] if config.noise_removal else None,
-                                      valid_rows=valid_rows, valid_samples=valid_samples)
-        for k, v in cal.items():
-            out[f"{k}_{p.lower()}"] = v
-            out[f"{k}_{p.lower()}_db"] = sp.to_db(v)
-        out[f"sigma0_{p.lower()}_local_mean"] = box_mean(cal["sigma0"], config.speckle_window)
-    if co_ and cross:
-        z_co = sp.calibrated_complex(by_upper[co_], calibration.luts[co_][0], lines, pixels)
-        z_x = sp.calibrated_complex(by_upper[cross], calibration.luts[cross][0], lines, pixels)
-        c11, c22, c12 = pol.c2(z_co, z_x, config.polarimetric_window)
-        del z_co, z_x
-        out.update(c11=c11, c22=c22, c12_real=np.ascontiguousarray(c12.real),
-                   c12_imag=np.ascontiguousarray(c12.imag))
-        out.update(pol.dual_pol_decomposition(c11, c22, c12))
-        out["rvi_dual"] = pol.rvi_dual(c11, c22)
-        m_co, m_x = out[f"sigma0_{co_.lower()}_local_mean"], out[f"sigma0_{cross.lower()}_local_mean"]
-        out["sigma0_sum"] = pol.intensity_sum(m_co, m_x)
-        out["sigma0_difference"] = pol.intensity_difference(m_co, m_x)
-        out["cross_pol_ratio_db"] = pol.intensity_ratio(m_x, m_co, db=True)
+    by_upper = {k.upper(): np.asarray(v) for k, v in slc.items()}
+    cals = {p: tile_calibration(calibration, p, lines, pixels, config.noise_removal) for p in by_upper}
+    va = dict(valid_rows=valid_rows, valid_samples=valid_samples)
+    cw = config.coherence_window
+    got_power: dict[str, np.ndarray] = {}
+    if co_ and cross and config.speckle_window == config.polarimetric_window:
+        d = fused.dual_date(by_upper[co_], by_upper[cross], cals[co_], cals[cross], config.speckle_window,
+                            config.polarimetric_window, **va)
+        for p, role in ((co_, "co"), (cross, "cross")):
+            for suf in ("", "_db"):
+                out[f"sigma0_{p.lower()}{suf}"] = d.pop(f"sigma0_{role}{suf}")
+            out[f"sigma0_{p.lower()}_local_mean"] = d.pop(f"local_mean_{role}")
+        out.update(d)
+        if cw == config.polarimetric_window:
+            got_power = {co_: out["c11"], cross: out["c22"]}
+    else:
+        for p, s in by_upper.items():
+            d = fused.single_date(s, cals[p], config.speckle_window, **va)
+            out[f"sigma0_{p.lower()}"], out[f"sigma0_{p.lower()}_db"] = d["sigma0"], d["sigma0_db"]
+            out[f"sigma0_{p.lower()}_local_mean"] = d["local_mean"]
+            if cw == config.speckle_window:
+                got_power[p] = d["power"]
+        if co_ and cross:
+            z_co = sp.calibrated_complex(by_upper[co_], calibration.luts[co_][0], lines, pixels)
+            z_x = sp.calibrated_complex(by_upper[cross], calibration.luts[cross][0], lines, pixels)
+            c11, c22, c12 = pol.c2(z_co, z_x, config.polarimetric_window)
+            del z_co, z_x
+            out.update(c11=c11, c22=c22, c12_real=np.ascontiguousarray(c12.real),
+                       c12_imag=np.ascontiguousarray(c12.imag))
+            out.update(pol.dual_pol_decomposition(c11, c22, c12))
+            out["rvi_dual"] = pol.rvi_dual(c11, c22)
+            m_co, m_x = out[f"sigma0_{co_.lower()}_local_mean"], out[f"sigma0_{cross.lower()}_local_mean"]
+            out["sigma0_sum"] = pol.intensity_sum(m_co, m_x)
+            out["sigma0_difference"] = pol.intensity_difference(m_co, m_x)
+            out["cross_pol_ratio_db"] = pol.intensity_ratio(m_x, m_co, db=True)
+    if config.beta_gamma:
+        for p, s in by_upper.items():
+            luts = calibration.luts[p]
+            if len(luts) < 3:
+                raise ValueError("beta_gamma needs the sigma0, beta0 and gamma0 LUTs (load_calibration(beta_gamma=True))")
+            cal = sp.calibrated_intensity(s, luts[1:], lines, pixels,
+                                          noise=calibration.noise[p] if config.noise_removal else None, **va)
+            for k, v in cal.items():
+                out[f"{k}_{p.lower()}"] = v
+                out[f"{k}_{p.lower()}_db"] = sp.to_db(v)
+    if powers is not None:
+        for p, s in by_upper.items():
+            powers[p] = got_power[p] if p in got_power else fused.power(s, cals[p], cw)
     return out
 
 
 def pair_signatures(s_a: np.ndarray, s_b: np.ndarray, removed_phase: np.ndarray | None,
-                    config: SignatureConfig = SignatureConfig()) -> dict[str, np.ndarray]:
-    """Pair signatures of two coregistered SLCs (a earlier than b) on one tile (+ halo):
+                    config: SignatureConfig, cal: fused.TileCalibration,
+                    power_a: np.ndarray | None = None, power_b: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Pair signatures of two coregistered SLCs (a earlier than b) of one polarisation on
+    one tile (+ halo):
 
     interferometric_phase = arg(s_a s_b* exp(-j phi_removed)) (single look, (-pi, pi]);
-    coherence = |gamma|, coherence_phase = arg(gamma), gamma = sum_W s_a s_b*
-    exp(-j phi_removed) / sqrt(sum_W |s_a|^2 sum_W |s_b|^2) over the moving
-    ``config.coherence_window`` (Touzi et al. 1999; Hanssen 2001). ``removed_phase``:
-    removed_b - removed_a of the stack (rad). Halo ``config.halo``.
+    coherence = |gamma|, coherence_phase = arg(gamma), gamma = <z_a z_b* exp(-j
+    phi_removed)> / sqrt(<|z_a|^2> <|z_b|^2>) over the moving ``config.coherence_window``
+    (Touzi et al. 1999; Hanssen 2001), z = DN / A_sigma with the polarisation's LUT on
+    the tile ``cal`` (``tile_calibration``; the same for both dates). ``removed_phase``:
+    removed_b - removed_a of the stack (rad), or its ``fused.phase_factors`` (computed
+    once for every polarisation of the pair). ``power_a`` / ``power_b``: <|z|^2> of each
+    date over the coherence window (``date_signatures(powers=...)``; computed here when
+    None). Halo ``config.halo``.
     """
-    coh, ph = co.coherence(s_a, s_b, config.coherence_window, removed_phase, return_phase=True)
-    return {"interferometric_phase": sp.interferometric_phase(s_a, s_b, removed_phase),
-            "coherence": coh, "coherence_phase": ph}
+    cw = config.coherence_window
+    pa = fused.power(s_a, cal, cw) if power_a is None else power_a
+    pb = fused.power(s_b, cal, cw) if power_b is None else power_b
+    return fused.pair(s_a, s_b, cal, cw, pa, pb, removed_phase)
 
 
 def pairs_for(n_dates: int, reference: int = 0) -> list[tuple[int, int]]:
@@ -442,7 +491,8 @@ def variable_attrs(pols: Sequence[str], config: SignatureConfig, calibration: Ca
             v[f"{k}_{pl}"] = ("pair", _a(
                 base, long_name=f"{base['long_name']}, {p}",
                 formula=(base["formula"].replace("phi_removed", "(removed_b - removed_a)")
-                         .replace("s1", "s_a").replace("s2", "s_b") + f", window W = {cw} (az, rg)"),
+                         .replace("s1", "s_a").replace("s2", "s_b") + f", window W = {cw} (az, rg); "
+                         "s = DN / A_sigma, the reference product's sigma0 LUT (the same for both dates)"),
                 window=cw, polarisation=p, effective_looks=round(looks, 2),
                 bias_note=(f"biased upwards (Touzi et al. 1999 eq. 11): E|gamma_hat| = {bias0:.3f} for true "
                            f"|gamma| = 0 with N_eff = {looks:.1f} effective looks of the window "
@@ -566,6 +616,7 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
     reading, computing and writing.
     """
     t_start = time.perf_counter()
+    tune_malloc()
     sig = store.open_group(signatures_url_, storage_options)
     stk = store.open_group(stack_url, stack_storage_options, mode="r")
     attrs = dict(sig.attrs)
@@ -627,6 +678,7 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
             secs["write"] += writes.pop(0).result()
         writes.append(writers.submit(job))
 
+    pair_cal = {p: tile_calibration(calibration, p, lines, pixels, noise=False) for p in pair_pols}
     order = [ref] + [t for t in range(n_t) if t != ref]  # the reference first: every pair has it or its predecessor
     pos = {t: k for k, t in enumerate(order)}
     local_means: dict[str, list[np.ndarray | None]] = {p: [None] * n_t for p in pols}
@@ -656,8 +708,10 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
             if k + 1 < len(order):  # read the next date while this one is computed
                 ahead = readers.submit(read, order[k + 1])
             t0 = time.perf_counter()
+            powers: dict[str, np.ndarray] = {}
             out = date_signatures({p: cur[p] for p in pols}, lines, pixels, calibration, config,
-                                  valid_rows=valid_rows, valid_samples=valid_samples)
+                                  valid_rows=valid_rows, valid_samples=valid_samples, powers=powers)
+            cur.update({f"power_{p}": powers[p] for p in pair_pols})
             for p in pols:
                 mean = np.ascontiguousarray(out.pop(f"sigma0_{p.lower()}_local_mean")[crop])
                 _quegan_yu_accumulate(out[f"sigma0_{p.lower()}"][crop], mean, qy_total[p], qy_count[p])
@@ -676,8 +730,9 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
                 if other not in kept:
                     raise RuntimeError(f"pair ({a}, {b}): date {other} no longer in memory")
                 t0 = time.perf_counter()
-                removed = kept[b]["removed_phase"] - kept[a]["removed_phase"]
-                res = {p: pair_signatures(kept[a][p], kept[b][p], removed, config) for p in pair_pols}
+                removed = fused.phase_factors(kept[b]["removed_phase"] - kept[a]["removed_phase"])
+                res = {p: pair_signatures(kept[a][p], kept[b][p], removed, config, pair_cal[p],
+                                          kept[a][f"power_{p}"], kept[b][f"power_{p}"]) for p in pair_pols}
                 secs["compute"] += time.perf_counter() - t0
                 for p, r in res.items():
                     for name, value in r.items():

@@ -25,6 +25,8 @@ Halo: ``halo_for(window)`` = ``(az // 2, rg // 2)`` rows/columns on each side.
 
 from __future__ import annotations
 
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -296,9 +298,24 @@ def _hermitian_box_kernel(s1, s2, cph, sph, use_phase, a0, a1, r0, r1, block, sp
                         o2[t] = np.nan
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One process-wide pool for ``run_split`` (a pool per call cost ~0.1 ms x 30 calls
+    per tile); sized for every core, each call uses ``numba.get_num_threads()`` of it."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max(1, os.cpu_count() or 1), thread_name_prefix="alignsar-kernel")
+        return _POOL
+
+
 def run_split(kernel, total: int, args: tuple, outs: tuple = ()) -> None:
     """Run ``kernel(*args, start, stop, *outs)`` over [0, total) split into contiguous
-    ranges on ``numba.get_num_threads()`` threads (the kernels are ``nogil``).
+    ranges on ``numba.get_num_threads()`` threads (the kernels are ``nogil``): the
+    calling thread runs the first range, a shared pool the others.
 
     Threads from Python rather than numba's ``parallel=True``: the parfor versions of
     these kernels took 2-7 s each to compile (and every CI run starts with a cold
@@ -310,10 +327,24 @@ def run_split(kernel, total: int, args: tuple, outs: tuple = ()) -> None:
         kernel(*args, 0, total, *outs)
         return
     bounds = np.linspace(0, total, nthreads + 1).astype(int)
-    with ThreadPoolExecutor(nthreads) as pool:
-        futures = [pool.submit(kernel, *args, int(a), int(b), *outs) for a, b in zip(bounds[:-1], bounds[1:])]
-        for f in futures:
-            f.result()
+    futures = [_pool().submit(kernel, *args, int(a), int(b), *outs) for a, b in zip(bounds[1:-1], bounds[2:])]
+    kernel(*args, int(bounds[0]), int(bounds[1]), *outs)
+    for f in futures:
+        f.result()
+
+
+def split_rows(func, *arrays: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``func(*arrays, out=out)`` for a numpy ufunc, over ranges of the first axis on
+    ``numba.get_num_threads()`` threads (numpy releases the GIL in its loops): the
+    SIMD transcendental functions of the signatures (log10, log2, arccos, arctan2) at
+    every core's speed. Floating-point warnings are off (numpy's error state is per
+    thread; callers map -inf / NaN themselves). Returns ``out``."""
+    def part(a, b):
+        with np.errstate(all="ignore"):
+            func(*(x[a:b] for x in arrays), out=out[a:b])
+
+    run_split(part, out.shape[0], ())
+    return out
 
 
 def _run_units(kernel, shape, args, outs) -> None:

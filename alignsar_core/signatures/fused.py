@@ -1,0 +1,481 @@
+"""Fused per-tile kernels of the signature stage: one pass over a date's SLCs gives
+every per-date signature, one pass over a pair gives its interferometric phase and
+coherence.
+
+Why fused kernels of our own: the signatures of one date share their inputs and
+their window sums. Computed one function at a time (``single_pol``, ``polarimetric``,
+``coherence``) a dual-pol date reads each SLC 4-5 times, allocates ~20 tile-sized
+intermediates and forms 22 window sums per date (C2, two speckle means, and
+|s_a|^2, |s_b|^2, Re and Im of s_a s_b* per pair and polarisation). Here:
+
+* ``dual_date`` reads DN_co and DN_cross once per row and forms, in cache, the
+  calibrated sigma0 of both channels (the arithmetic of
+  ``calibration.calibrate_intensities``: bit-identical), the C2 products of
+  z = DN / A_sigma and the speckle-window inputs; the window sums of the six channels
+  (C11, C22, Re C12, Im C12, <sigma0_co>, <sigma0_cross>) run in one range + azimuth
+  pass, and the C2 eigen-parameters (``polarimetric.dual_params``), RVI, sum,
+  difference and cross/co ratio are computed as each output row is finished.
+* ``pair`` needs only the two window sums of z_a z_b* exp(-i phi): the powers
+  <|z_a|^2>, <|z_b|^2> over the coherence window are each date's C11 / C22 (or its
+  own window mean when the windows differ), computed once per date and kept, instead
+  of once per pair.
+
+Coherence is therefore formed on calibrated values z = DN / A_sigma; the stack uses
+the reference product's LUT for every date, so the factor 1 / A_sigma^2 is the same
+for both dates, positive and smooth (the IW1 sigma0 LUT changes it by ~2e-4 across
+a 20-sample window): the interferometric phase is unchanged and |gamma| equals the
+estimate from the DNs to ~1e-5 (tests/test_signatures_fused.py).
+
+Window sums are float32 doubling trees (``window._window_sums``): tile-invariant bit
+for bit like the float64 ones of ``window.box_mean`` (the grouping depends only on
+offsets relative to the output pixel), 1.5x faster, with a relative error of a few
+1e-7 of the window's summed power (a coherence error < 1e-6). The transcendental
+functions (log10 for dB, log2 and arccos for H / alpha, arctan2 for phases) are
+numpy's SIMD ufuncs on whole tiles: numba's scalar libm calls are 5-10x slower.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..calibration import CalibrationLut, NoiseLut
+from .polarimetric import _h_alpha, dual_params
+from .single_pol import fix_minus_pi, to_db
+from .window import _BLOCK_ROWS, _SPAN_COLS, _offsets, _unit_bounds, _window_sums, as_window, run_split, split_rows
+
+__all__ = ["TileCalibration", "dual_date", "single_date", "power", "phase_factors", "pair"]
+
+_NONE_F = np.zeros((1, 1), dtype=np.float32)
+
+
+class TileCalibration:
+    """A calibration LUT (and optionally the noise LUT) of one polarisation on one tile:
+    the LUT vectors interpolated to the tile's pixels, and each line's vector index and
+    blend weight (the separable bilinear interpolation of ``calibration``)."""
+
+    def __init__(self, lut: CalibrationLut, lines: np.ndarray, pixels: np.ndarray, noise: NoiseLut | None = None):
+        lines = np.asarray(lines)
+        pixels = np.asarray(pixels)
+        self.rows = np.ascontiguousarray(lut.rows_at_pixels(pixels), dtype=np.float32)
+        idx, w = lut.line_weights(lines)
+        self.idx = np.ascontiguousarray(idx, dtype=np.int64)
+        self.w = np.ascontiguousarray(w, dtype=np.float32)
+        self.has_noise = noise is not None
+        if noise is not None:
+            self.nrows = np.ascontiguousarray(noise.rows_at_pixels(pixels), dtype=np.float32)
+            nidx, nw = noise.line_weights(lines)
+            self.nidx = np.ascontiguousarray(nidx, dtype=np.int64)
+            self.nw = np.ascontiguousarray(nw, dtype=np.float32)
+            self.naz = np.ascontiguousarray(noise.azimuth_at_lines(lines), dtype=np.float32)
+        else:
+            self.nrows, self.nidx = _NONE_F, np.zeros(1, dtype=np.int64)
+            self.nw = self.naz = np.zeros(1, dtype=np.float32)
+
+    def args(self) -> tuple:
+        return self.rows, self.idx, self.w, self.has_noise, self.nrows, self.nidx, self.nw, self.naz
+
+
+# --------------------------------------------------------------------------------------
+# row helpers
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _calibrate_row(s_row, j0, j1, r, rows, idx, w, has_noise, nrows, nidx, nw, naz, valid, vs0, vs1, p, g, sig):
+    """For columns j0..j1 of row r: p = |DN|^2, g = 1 / A^2 and sigma0 = (p - N) / A^2
+    (negative clipped to 0, NaN outside the valid area): the arithmetic of
+    ``calibration._intensities_kernel``, so sigma0 is bit-identical to it."""
+    k = idx[r]
+    wi = w[r]
+    wi0 = np.float32(1.0) - wi
+    a0 = rows[k]
+    a1 = rows[k + 1]
+    n0w = np.float32(0.0)
+    n1w = np.float32(0.0)
+    b0 = nrows[0]
+    b1 = nrows[0]
+    if has_noise:
+        kn = nidx[r]
+        wn = nw[r]
+        n0w = (np.float32(1.0) - wn) * naz[r]
+        n1w = wn * naz[r]
+        b0 = nrows[kn]
+        b1 = nrows[kn + 1]
+    for t in range(j1 - j0):
+        j = j0 + t
+        x = s_row[j]
+        re = np.float32(x.real)
+        im = np.float32(x.imag)
+        pp = re * re + im * im
+        a = wi0 * a0[j] + wi * a1[j]
+        gg = np.float32(1.0) / (a * a)
+        q = pp
+        if has_noise:
+            q = pp - (n0w * b0[j] + n1w * b1[j])
+            if not q >= np.float32(0.0):
+                q = np.float32(0.0)
+        p[t] = pp
+        g[t] = gg
+        sig[t] = q / (a * a) if (valid and vs0 <= j <= vs1) else np.float32(np.nan)
+
+
+# --------------------------------------------------------------------------------------
+# one date
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _date_kernel(s_co, s_x, dual, cal_co, cal_x, valid_rows, vs0, vs1, a0, a1, r0, r1, block, span,
+                 u_start, u_stop, sig, means, der):
+    """Work units [u_start, u_stop) of one date (see ``dual_date`` / ``single_date``).
+
+    sig (P, n, m): sigma0 per pixel. means: dual (6, n, m) C11, C22, Re C12, Im C12,
+    <sigma0_co>, <sigma0_cross>; single (2, n, m) <|z|^2>, <sigma0>. der (dual only,
+    9, n, m): p1, p2, cos 2 alpha1, degree of polarisation, DpRVI, RVI, sigma0 sum,
+    difference and cross/co ratio of the local means."""
+    rows_c, idx_c, w_c, hn_c, nr_c, ni_c, nw_c, na_c = cal_co
+    rows_x, idx_x, w_x, hn_x, nr_x, ni_x, nw_x, na_x = cal_x
+    n, m = s_co.shape
+    nch = 6 if dual else 2
+    wr = r0 + r1 + 1
+    wa = a0 + a1 + 1
+    ns = (m + span - 1) // span
+    big = (block + wa - 1) * span
+    rbufs = np.empty((nch, 3, span + wr - 1), dtype=np.float32)  # [c, 0]: one row of channel c, zero padded
+    abufs = np.empty((nch, 3, big), dtype=np.float32)  # [c, 0]: the block's range sums
+    azs = np.empty((nch, block * span), dtype=np.float32)
+    cnt_rg = np.empty(span, dtype=np.float32)
+    inv = np.empty(span, dtype=np.float32)
+    pc = np.empty(span + wr - 1, dtype=np.float32)
+    gc = np.empty_like(pc)
+    sc = np.empty_like(pc)
+    px = np.empty_like(pc)
+    gx = np.empty_like(pc)
+    sx = np.empty_like(pc)
+    for u in range(u_start, u_stop):
+        i0, i1, c0, c1 = _unit_bounds(u, ns, block, span, n, m)
+        w = c1 - c0
+        nr = i1 - i0 + wa - 1
+        q0 = c0 - r0
+        j0 = max(0, q0)
+        j1 = min(m, c1 + r1)
+        e0 = j0 - q0
+        nj = j1 - j0
+        rbufs[:, 0, :] = 0.0
+        for t in range(w):
+            j = c0 + t
+            cnt_rg[t] = min(m - 1, j + r1) - max(0, j - r0) + 1
+        r_lo = max(0, i0 - a0)
+        r_hi = min(n, i1 + a1)
+        abufs[:, 0, :(r_lo - (i0 - a0)) * w] = 0.0  # rows above the array
+        abufs[:, 0, (r_hi - (i0 - a0)) * w:nr * w] = 0.0  # rows below the array
+        for r in range(r_lo, r_hi):
+            vr = valid_rows[r]
+            _calibrate_row(s_co[r], j0, j1, r, rows_c, idx_c, w_c, hn_c, nr_c, ni_c, nw_c, na_c, vr, vs0, vs1,
+                           pc, gc, sc)
+            k = r - (i0 - a0)
+            own = i0 <= r < i1
+            if own:
+                o = sig[0][r, c0:c1]
+                for t in range(w):
+                    o[t] = sc[c0 - j0 + t]
+            if dual:
+                _calibrate_row(s_x[r], j0, j1, r, rows_x, idx_x, w_x, hn_x, nr_x, ni_x, nw_x, na_x, vr, vs0, vs1,
+                               px, gx, sx)
+                if own:
+                    o = sig[1][r, c0:c1]
+                    for t in range(w):
+                        o[t] = sx[c0 - j0 + t]
+                q11 = rbufs[0, 0, e0:e0 + nj]
+                q22 = rbufs[1, 0, e0:e0 + nj]
+                q12r = rbufs[2, 0, e0:e0 + nj]
+                q12i = rbufs[3, 0, e0:e0 + nj]
+                m_c = rbufs[4, 0, e0:e0 + nj]
+                m_x = rbufs[5, 0, e0:e0 + nj]
+                xc = s_co[r, j0:j1]
+                xx = s_x[r, j0:j1]
+                for t in range(nj):
+                    xr = np.float32(xc[t].real)
+                    xi = np.float32(xc[t].imag)
+                    yr = np.float32(xx[t].real)
+                    yi = np.float32(xx[t].imag)
+                    gcx = np.sqrt(gc[t] * gx[t])  # 1 / (A_co A_cross)
+                    q11[t] = pc[t] * gc[t]
+                    q22[t] = px[t] * gx[t]
+                    q12r[t] = (xr * yr + xi * yi) * gcx  # z_co conj(z_cross)
+                    q12i[t] = (xi * yr - xr * yi) * gcx
+                    m_c[t] = sc[t]
+                    m_x[t] = sx[t]
+            else:
+                q = rbufs[0, 0, e0:e0 + nj]
+                mm = rbufs[1, 0, e0:e0 + nj]
+                for t in range(nj):
+                    q[t] = pc[t] * gc[t]
+                    mm[t] = sc[t]
+            for c in range(nch):
+                _window_sums(rbufs[c], w, wr, 1, abufs[c, 0, k * w:(k + 1) * w])
+        for c in range(nch):
+            _window_sums(abufs[c], (i1 - i0) * w, wa, w, azs[c, :(i1 - i0) * w])
+        for i in range(i0, i1):
+            naz = np.float32(min(n - 1, i + a1) - max(0, i - a0) + 1)
+            b0 = (i - i0) * w
+            for t in range(w):  # 1 / pixels in the (edge-truncated) window, once for all channels
+                inv[t] = np.float32(1.0) / (naz * cnt_rg[t])
+            for c in range(nch):
+                o = means[c][i, c0:c1]
+                a = azs[c, b0:b0 + w]
+                for t in range(w):
+                    o[t] = a[t] * inv[t]
+            if dual:
+                _dual_row(means[0][i, c0:c1], means[1][i, c0:c1], means[2][i, c0:c1], means[3][i, c0:c1],
+                          means[4][i, c0:c1], means[5][i, c0:c1], der[0][i, c0:c1], der[1][i, c0:c1],
+                          der[2][i, c0:c1], der[3][i, c0:c1], der[4][i, c0:c1], der[5][i, c0:c1],
+                          der[6][i, c0:c1], der[7][i, c0:c1], der[8][i, c0:c1])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _dual_row(c11, c22, c12r, c12i, mc, mx, p1, p2, c2a, dop, dprvi, rvi, ssum, sdiff, ratio):
+    """The C2 parameters (``polarimetric.dual_params``), RVI and the local-mean sum,
+    difference and cross/co ratio of one output row (1-D slices: numba vectorises)."""
+    for t in range(c11.size):
+        x2 = np.float64(c12r[t]) ** 2 + np.float64(c12i[t]) ** 2
+        p1[t], p2[t], c2a[t], dop[t], dprvi[t] = dual_params(np.float64(c11[t]), np.float64(c22[t]), x2)
+    for t in range(c11.size):
+        rvi[t] = np.float32(4.0) * c22[t] / (c11[t] + c22[t])
+        ssum[t] = mc[t] + mx[t]
+        sdiff[t] = mc[t] - mx[t]
+        ratio[t] = mx[t] / mc[t] if mc[t] > np.float32(0.0) else np.float32(np.nan)
+
+
+def _units(shape) -> int:
+    n, m = shape
+    return ((n + _BLOCK_ROWS - 1) // _BLOCK_ROWS) * ((m + _SPAN_COLS - 1) // _SPAN_COLS)
+
+
+def _prepare(s, valid_rows, valid_samples):
+    s = np.ascontiguousarray(s, dtype=np.complex64)
+    if s.ndim != 2:
+        raise ValueError(f"a 2-D (azimuth, range) SLC is needed, got shape {s.shape}")
+    n, m = s.shape
+    vr = np.ones(n, dtype=np.bool_) if valid_rows is None else np.ascontiguousarray(valid_rows, dtype=np.bool_)
+    vs0, vs1 = valid_samples if valid_samples is not None else (0, m - 1)
+    return s, vr, int(vs0), int(vs1)
+
+
+def dual_date(s_co: np.ndarray, s_x: np.ndarray, cal_co: TileCalibration, cal_x: TileCalibration,
+              speckle_window, polarimetric_window, valid_rows=None, valid_samples=None) -> dict[str, np.ndarray]:
+    """Every per-date signature of a dual-pol date (co- and cross-pol DNs on one tile),
+    float32 arrays of the tile's shape:
+
+    sigma0_co, sigma0_cross   (|DN|^2 - N) / A_sigma^2, clipped at 0, NaN outside the
+                              valid area (ESA-EOPG-CSCOP-TN-0002; with the noise LUT of
+                              ``TileCalibration``)
+    sigma0_co_db, sigma0_cross_db   10 log10
+    local_mean_co, local_mean_cross  boxcar means of sigma0 (``speckle_window``)
+    c11, c22, c12_real, c12_imag   boxcar means of z_co z_co*, z_x z_x*, z_co z_x*,
+                              z = DN / A_sigma (``polarimetric_window``; Lee & Pottier
+                              2009 ch. 3)
+    entropy_dual, alpha_dual, degree_of_polarisation, dprvi   of C2 (Cloude 2007;
+                              Mandal et al. 2020; ``polarimetric.dual_params``)
+    rvi_dual                  4 C22 / (C11 + C22)
+    sigma0_sum, sigma0_difference, cross_pol_ratio_db   of the local means
+
+    The speckle and polarimetric windows must be equal (one window pass); otherwise use
+    the separate functions. Halo ``window.halo_for(window)``.
+    """
+    if as_window(speckle_window) != as_window(polarimetric_window):
+        raise ValueError("dual_date needs one window for the speckle means and C2")
+    a, r = as_window(polarimetric_window)
+    s_co, vr, vs0, vs1 = _prepare(s_co, valid_rows, valid_samples)
+    s_x = np.ascontiguousarray(s_x, dtype=np.complex64)
+    if s_x.shape != s_co.shape:
+        raise ValueError(f"co- and cross-pol tiles differ in shape: {s_co.shape} {s_x.shape}")
+    n, m = s_co.shape
+    # one array per output (not one (k, n, m) block): tile-sized arrays are reused from
+    # the malloc heap (``runtime.tune_malloc``) instead of fresh, zeroed pages
+    sig = tuple(np.empty((n, m), dtype=np.float32) for _ in range(2))
+    means = tuple(np.empty((n, m), dtype=np.float32) for _ in range(6))
+    der = tuple(np.empty((n, m), dtype=np.float32) for _ in range(9))
+    (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
+    run_split(_date_kernel, _units((n, m)),
+              (s_co, s_x, True, cal_co.args(), cal_x.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS),
+              (sig, means, der))
+    p1, p2, cos2a, dop, dp, rvi, ssum, sdiff, ratio = der
+    h, alpha = _h_alpha(p1.ravel(), p2.ravel(), cos2a.ravel())
+    return {"sigma0_co": sig[0], "sigma0_co_db": to_db(sig[0]), "sigma0_cross": sig[1],
+            "sigma0_cross_db": to_db(sig[1]), "local_mean_co": means[4], "local_mean_cross": means[5],
+            "c11": means[0], "c22": means[1], "c12_real": means[2], "c12_imag": means[3],
+            "entropy_dual": h.reshape(n, m), "alpha_dual": alpha.reshape(n, m), "degree_of_polarisation": dop,
+            "dprvi": dp, "rvi_dual": rvi, "sigma0_sum": ssum, "sigma0_difference": sdiff,
+            "cross_pol_ratio_db": to_db(ratio)}
+
+
+def single_date(s: np.ndarray, cal: TileCalibration, window, valid_rows=None,
+                valid_samples=None) -> dict[str, np.ndarray]:
+    """sigma0 (per pixel, as ``dual_date``), sigma0_db, local_mean (boxcar mean of
+    sigma0) and power (boxcar mean of |z|^2, z = DN / A_sigma) of one channel over
+    ``window``, one pass."""
+    a, r = as_window(window)
+    s, vr, vs0, vs1 = _prepare(s, valid_rows, valid_samples)
+    n, m = s.shape
+    sig = (np.empty((n, m), dtype=np.float32), _NONE_F)  # (2-tuples: one kernel type for both cases)
+    means = tuple(np.empty((n, m), dtype=np.float32) for _ in range(2)) + (_NONE_F,) * 4
+    (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
+    run_split(_date_kernel, _units((n, m)),
+              (s, s, False, cal.args(), cal.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS),
+              (sig, means, (_NONE_F,) * 9))
+    return {"sigma0": sig[0], "sigma0_db": to_db(sig[0]), "local_mean": means[1], "power": means[0]}
+
+
+def power(s: np.ndarray, cal: TileCalibration, window) -> np.ndarray:
+    """Boxcar mean of |z|^2, z = DN / A_sigma (no noise removal), over ``window``: the
+    power term of the coherence of ``pair`` (float32)."""
+    return single_date(s, cal, window)["power"]
+
+
+# --------------------------------------------------------------------------------------
+# one pair
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0, r1, block, span,
+                 u_start, u_stop, ifg, gam):
+    """Work units [u_start, u_stop) of one pair: ifg (2, n, m) Re, Im of the single-look
+    DN_a DN_b* exp(-i phi); gam (3, n, m) |gamma|, Re gamma, Im gamma with gamma =
+    <z_a z_b* exp(-i phi)> / sqrt(pa pb), z = DN / A (pa, pb: <|z_a|^2>, <|z_b|^2> over
+    the same window); |gamma| clipped at 1 (float32 rounding); NaN where pa pb <= 0."""
+    n, m = s_a.shape
+    wr = r0 + r1 + 1
+    wa = a0 + a1 + 1
+    ns = (m + span - 1) // span
+    big = (block + wa - 1) * span
+    rbufs = np.empty((2, 3, span + wr - 1), dtype=np.float32)
+    abufs = np.empty((2, 3, big), dtype=np.float32)
+    azs = np.empty((2, block * span), dtype=np.float32)
+    cnt_rg = np.empty(span, dtype=np.float32)
+    for u in range(u_start, u_stop):
+        i0, i1, c0, c1 = _unit_bounds(u, ns, block, span, n, m)
+        w_ = c1 - c0
+        nr = i1 - i0 + wa - 1
+        q0 = c0 - r0
+        j0 = max(0, q0)
+        j1 = min(m, c1 + r1)
+        e0 = j0 - q0
+        nj = j1 - j0
+        rbufs[:, 0, :] = 0.0
+        for t in range(w_):
+            j = c0 + t
+            cnt_rg[t] = min(m - 1, j + r1) - max(0, j - r0) + 1
+        r_lo = max(0, i0 - a0)
+        r_hi = min(n, i1 + a1)
+        abufs[:, 0, :(r_lo - (i0 - a0)) * w_] = 0.0
+        abufs[:, 0, (r_hi - (i0 - a0)) * w_:nr * w_] = 0.0
+        for r in range(r_lo, r_hi):
+            k = idx[r]
+            wi = w[r]
+            wi0 = np.float32(1.0) - wi
+            l0 = rows[k, j0:j1]
+            l1 = rows[k + 1, j0:j1]
+            xa = s_a[r, j0:j1]
+            xb = s_b[r, j0:j1]
+            qr = rbufs[0, 0, e0:e0 + nj]
+            qi = rbufs[1, 0, e0:e0 + nj]
+            for t in range(nj):
+                xr = np.float32(xa[t].real)
+                xi = np.float32(xa[t].imag)
+                yr = np.float32(xb[t].real)
+                yi = np.float32(xb[t].imag)
+                qr[t] = xr * yr + xi * yi
+                qi[t] = xi * yr - xr * yi
+            if use_phase:  # times exp(-i phi)
+                cr = cph[r, j0:j1]
+                sr = sph[r, j0:j1]
+                for t in range(nj):
+                    pr = qr[t]
+                    pim = qi[t]
+                    qr[t] = pr * cr[t] + pim * sr[t]
+                    qi[t] = pim * cr[t] - pr * sr[t]
+            if i0 <= r < i1:  # the single-look interferogram of the unit's own pixels
+                o0 = ifg[0][r, c0:c1]
+                o1 = ifg[1][r, c0:c1]
+                for t in range(w_):
+                    o0[t] = qr[c0 - j0 + t]
+                    o1[t] = qi[c0 - j0 + t] + np.float32(0.0)  # -0.0 -> +0.0: arctan2 gives +pi
+            for t in range(nj):
+                a = wi0 * l0[t] + wi * l1[t]
+                g = np.float32(1.0) / (a * a)
+                qr[t] *= g
+                qi[t] *= g
+            kk = r - (i0 - a0)
+            for c in range(2):
+                _window_sums(rbufs[c], w_, wr, 1, abufs[c, 0, kk * w_:(kk + 1) * w_])
+        for c in range(2):
+            _window_sums(abufs[c], (i1 - i0) * w_, wa, w_, azs[c, :(i1 - i0) * w_])
+        for i in range(i0, i1):
+            naz = min(n - 1, i + a1) - max(0, i - a0) + 1
+            b0 = (i - i0) * w_
+            gre = azs[0, b0:b0 + w_]
+            gim = azs[1, b0:b0 + w_]
+            ra = pa[i, c0:c1]
+            rb = pb[i, c0:c1]
+            o0 = gam[0][i, c0:c1]
+            o1 = gam[1][i, c0:c1]
+            o2 = gam[2][i, c0:c1]
+            for t in range(w_):
+                d = np.float64(ra[t]) * np.float64(rb[t])
+                if d > 0.0:
+                    q = 1.0 / (np.sqrt(d) * (naz * cnt_rg[t]))
+                    gr = gre[t] * q
+                    gi = gim[t] * q
+                    o0[t] = min(1.0, np.sqrt(gr * gr + gi * gi))
+                    o1[t] = gr
+                    o2[t] = gi + 0.0
+                else:
+                    o0[t] = np.nan
+                    o1[t] = np.nan
+                    o2[t] = np.nan
+
+
+def phase_factors(removed_phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin (float32) of a removed phase: pass them to ``pair`` as
+    ``removed_phase`` when several polarisations of one pair remove the same phase."""
+    phi = np.ascontiguousarray(removed_phase, dtype=np.float32)
+    return split_rows(np.cos, phi, out=np.empty_like(phi)), split_rows(np.sin, phi, out=np.empty_like(phi))
+
+
+def pair(s_a: np.ndarray, s_b: np.ndarray, cal: TileCalibration, window, power_a: np.ndarray,
+         power_b: np.ndarray, removed_phase=None) -> dict[str, np.ndarray]:
+    """Pair signatures of two coregistered dates (a earlier than b) on one tile:
+
+    interferometric_phase = arg(s_a s_b* exp(-i phi)) in (-pi, pi] (single look);
+    coherence = |gamma|, coherence_phase = arg(gamma), gamma = <z_a z_b* exp(-i phi)>
+    / sqrt(<|z_a|^2> <|z_b|^2>) over the moving ``window`` (Touzi et al. 1999; Hanssen
+    2001), z = DN / A_sigma; ``power_a`` / ``power_b`` the two dates' <|z|^2> over
+    that window (``power``, or C11 / C22 of ``dual_date`` with the same window);
+    ``removed_phase`` phi (rad): removed_b - removed_a of the stack, or its
+    ``phase_factors``.
+    """
+    a, r = as_window(window)
+    s_a = np.ascontiguousarray(s_a, dtype=np.complex64)
+    s_b = np.ascontiguousarray(s_b, dtype=np.complex64)
+    if s_a.shape != s_b.shape or s_a.ndim != 2:
+        raise ValueError(f"two 2-D arrays of one shape needed, got {s_a.shape} and {s_b.shape}")
+    n, m = s_a.shape
+    pa = np.ascontiguousarray(power_a, dtype=np.float32)
+    pb = np.ascontiguousarray(power_b, dtype=np.float32)
+    if pa.shape != (n, m) or pb.shape != (n, m):
+        raise ValueError(f"powers {pa.shape} {pb.shape} do not match the tile {(n, m)}")
+    if removed_phase is None:
+        cph = sph = _NONE_F
+    else:
+        cph, sph = removed_phase if isinstance(removed_phase, tuple) else phase_factors(removed_phase)
+        if cph.shape != (n, m) or sph.shape != (n, m):
+            raise ValueError(f"removed phase shape {cph.shape} != {(n, m)}")
+    ifg = tuple(np.empty((n, m), dtype=np.float32) for _ in range(2))
+    gam = tuple(np.empty((n, m), dtype=np.float32) for _ in range(3))
+    (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
+    run_split(_pair_kernel, _units((n, m)),
+              (s_a, s_b, cal.rows, cal.idx, cal.w, cph, sph, removed_phase is not None, pa, pb,
+               a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS), (ifg, gam))
+    phase = fix_minus_pi(split_rows(np.arctan2, ifg[1], ifg[0], out=ifg[0]))
+    cphase = fix_minus_pi(split_rows(np.arctan2, gam[2], gam[1], out=gam[1]))
+    return {"interferometric_phase": phase, "coherence": gam[0], "coherence_phase": cphase}

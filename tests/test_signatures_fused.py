@@ -1,0 +1,138 @@
+"""The signature stage's fused kernels against the one-function-at-a-time reference
+implementations (``single_pol``, ``polarimetric``, ``coherence``, ``window.box_mean``)."""
+
+import numpy as np
+import pytest
+
+from alignsar_core.calibration import CalibrationLut, NoiseLut
+from alignsar_core.signatures import coherence as co
+from alignsar_core.signatures import fused
+from alignsar_core.signatures import polarimetric as pol
+from alignsar_core.signatures import single_pol as sp
+from alignsar_core.signatures.window import apply_in_tiles, box_mean, halo_for
+
+N, M = 300, 700
+LINES = np.arange(N) + 1501
+PIXELS = np.arange(M) + 40
+WINDOW = (5, 20)
+
+
+def _lut(name, scale):
+    """A LUT on an ESA-like grid, as smooth as S1's (the IW1 sigma0 LUT of ../shared goes
+    from 306 to 333 across 21,632 samples: 1 / A^2 changes by < 1e-5 per sample)."""
+    lines = np.arange(1000, 3400, 120)
+    pixels = np.arange(0, 800, 40)
+    values = scale * (300.0 + 0.0015 * pixels + 0.5 * np.sin(pixels / 400.0)[None, :] + 0.001 * (lines[:, None] - 1500))
+    return CalibrationLut(name, lines, pixels, values)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+
+    def cg(scale):
+        return (scale * (rng.standard_normal((N, M)) + 1j * rng.standard_normal((N, M)))).astype(np.complex64)
+
+    vv = cg(100.0)
+    vh = (0.3 * vv + cg(30.0)).astype(np.complex64)
+    prev = (0.7 * vv + cg(70.0)).astype(np.complex64)
+    vv[100:130, 200:260] = 0  # no-data patch: zero power, noise-dominated
+    prev[100:130, 200:260] = 0
+    vh[100:130, 200:260] = 0
+    noise = {p: NoiseLut(_lut("noise", s), np.array([1000, 3400]), np.array([1.0, 1.2])) for p, s in
+             (("VV", 8.0), ("VH", 6.0))}
+    luts = {"VV": _lut("sigma0", 1.0), "VH": _lut("sigma0", 1.05)}
+    removed = (np.linspace(0, 40, M, dtype=np.float32)[None, :] + np.zeros((N, 1), np.float32))
+    valid_rows = np.ones(N, bool)
+    valid_rows[:7] = False
+    return dict(vv=vv, vh=vh, prev=prev, luts=luts, noise=noise, removed=removed, valid_rows=valid_rows,
+                valid_samples=(12, M - 30))
+
+
+def _cal(d, p, noise=True):
+    return fused.TileCalibration(d["luts"][p], LINES, PIXELS, d["noise"][p] if noise else None)
+
+
+def test_dual_date_equals_the_reference_functions(data):
+    d = data
+    va = dict(valid_rows=d["valid_rows"], valid_samples=d["valid_samples"])
+    out = fused.dual_date(d["vv"], d["vh"], _cal(d, "VV"), _cal(d, "VH"), WINDOW, WINDOW, **va)
+    for p, role in (("VV", "co"), ("VH", "cross")):
+        ref = sp.calibrated_intensity(d[p.lower()], d["luts"][p], LINES, PIXELS, noise=d["noise"][p], **va)
+        assert np.array_equal(out[f"sigma0_{role}"], ref, equal_nan=True)  # the same arithmetic, bit for bit
+        assert np.array_equal(out[f"sigma0_{role}_db"], sp.to_db(ref), equal_nan=True)
+        mean = box_mean(ref, WINDOW)  # float64 sums
+        assert np.array_equal(np.isnan(out[f"local_mean_{role}"]), np.isnan(mean))
+        np.testing.assert_allclose(out[f"local_mean_{role}"], mean, rtol=2e-6, equal_nan=True)
+    z1 = sp.calibrated_complex(d["vv"], d["luts"]["VV"], LINES, PIXELS)
+    z2 = sp.calibrated_complex(d["vh"], d["luts"]["VH"], LINES, PIXELS)
+    c11, c22, c12 = pol.c2(z1, z2, WINDOW)
+    scale = float(np.mean(c11))
+    for k, ref in (("c11", c11), ("c22", c22), ("c12_real", c12.real), ("c12_imag", c12.imag)):
+        np.testing.assert_allclose(out[k], ref, rtol=0, atol=2e-6 * scale, err_msg=k)
+    dec = pol.dual_pol_decomposition(c11, c22, c12)
+    ok = c11 > 0.05 * scale  # away from the no-data patch (0/0)
+    for k, tol in (("entropy_dual", 1e-5), ("alpha_dual", 1e-3), ("degree_of_polarisation", 1e-5), ("dprvi", 1e-5)):
+        np.testing.assert_allclose(out[k][ok], dec[k][ok], atol=tol, err_msg=k)
+    np.testing.assert_allclose(out["rvi_dual"][ok], pol.rvi_dual(c11, c22)[ok], rtol=1e-5)
+    m_co, m_x = out["local_mean_co"], out["local_mean_cross"]
+    np.testing.assert_array_equal(out["sigma0_sum"], m_co + m_x)
+    np.testing.assert_array_equal(out["sigma0_difference"], m_co - m_x)
+    np.testing.assert_allclose(out["cross_pol_ratio_db"], pol.intensity_ratio(m_x, m_co, db=True), atol=1e-5,
+                               equal_nan=True)
+    # the no-data patch: zero power gives NaN (no division error), not numbers
+    assert np.isnan(out["entropy_dual"][110:120, 215:245]).all()
+    assert np.isnan(out["cross_pol_ratio_db"][110:120, 215:245]).all()
+
+
+def test_single_date_power_is_the_dual_c11(data):
+    d = data
+    dual = fused.dual_date(d["vv"], d["vh"], _cal(d, "VV"), _cal(d, "VH"), WINDOW, WINDOW)
+    single = fused.single_date(d["vv"], _cal(d, "VV"), WINDOW)
+    assert np.array_equal(single["power"], dual["c11"], equal_nan=True)
+    assert np.array_equal(single["local_mean"], dual["local_mean_co"], equal_nan=True)
+    assert np.array_equal(fused.power(d["vh"], _cal(d, "VH", noise=False), WINDOW), dual["c22"], equal_nan=True)
+
+
+def test_pair_equals_the_coherence_of_the_dn(data):
+    """Coherence of z = DN / A equals that of the DNs to ~1e-5 (the LUT is the same for
+    both dates and smooth); the single-look interferometric phase is the same."""
+    d = data
+    cal = _cal(d, "VV", noise=False)
+    pa, pb = fused.power(d["prev"], cal, WINDOW), fused.power(d["vv"], cal, WINDOW)
+    out = fused.pair(d["prev"], d["vv"], cal, WINDOW, pa, pb, d["removed"])
+    again = fused.pair(d["prev"], d["vv"], cal, WINDOW, pa, pb, fused.phase_factors(d["removed"]))
+    for k in out:
+        assert np.array_equal(out[k], again[k], equal_nan=True), k
+    coh, ph = co.coherence(d["prev"], d["vv"], WINDOW, d["removed"], return_phase=True)
+    ok = np.isfinite(coh)
+    assert np.array_equal(ok, np.isfinite(out["coherence"]))
+    np.testing.assert_allclose(out["coherence"][ok], coh[ok], atol=3e-5)
+    assert out["coherence"][ok].max() <= 1.0 and 0.5 < np.median(out["coherence"][ok]) < 0.95
+    dphi = np.angle(np.exp(1j * (out["coherence_phase"] - ph)))[ok]
+    assert np.abs(dphi).max() < 1e-3
+    ifg = sp.interferometric_phase(d["prev"], d["vv"], d["removed"])
+    live = np.abs(d["vv"] * d["prev"]) > 1.0
+    np.testing.assert_allclose(out["interferometric_phase"][live], ifg[live], atol=2e-6)
+    assert out["interferometric_phase"].max() <= np.float32(np.pi)
+    assert out["interferometric_phase"].min() > -np.float32(np.pi)
+
+
+def test_fused_tiles_equal_the_whole_array(data):
+    """The halo contract of the fused kernels: tile by tile == at once, bit for bit."""
+    d = data
+    halo, tile = halo_for(WINDOW), (128, 256)
+    cal = (_cal(d, "VV"), _cal(d, "VH"))
+    whole = fused.dual_date(d["vv"], d["vh"], *cal, WINDOW, WINDOW)
+    names = sorted(whole)
+
+    def per_tile(vv, vh, rows, cols):
+        r, c = rows[:, 0].astype(int), cols[0].astype(int)
+        tc = [fused.TileCalibration(d["luts"][p], LINES[r], PIXELS[c], d["noise"][p]) for p in ("VV", "VH")]
+        o = fused.dual_date(vv, vh, *tc, WINDOW, WINDOW)
+        return tuple(o[k] for k in names)
+
+    rows, cols = np.meshgrid(np.arange(N), np.arange(M), indexing="ij")
+    tiled = apply_in_tiles(per_tile, [d["vv"], d["vh"], rows.astype(np.float64), cols.astype(np.float64)], halo, tile)
+    for k, t in zip(names, tiled):
+        assert np.array_equal(t, whole[k], equal_nan=True), k
