@@ -171,6 +171,36 @@ def coregister_burst(ref: ReferenceBurst, product, burst, pols: str | list[str],
                              removed_phase=off["removed_phase"])
 
 
+def valid_mask(burst, azimuth_offset: np.ndarray, range_offset: np.ndarray, *, taps: int = 8,
+               line0: int = 0) -> np.ndarray:
+    """Reference pixels whose interpolation kernel lies wholly inside the valid area of
+    the date's own burst (``burst``: its ``BurstInfo``; valid lines / samples inclusive),
+    uint8 1 / 0 with the offsets' shape (rows = reference lines line0, line0 + 1, ...).
+
+    The source position of reference pixel (i, j) is (i + azimuth_offset, j +
+    range_offset) in the date's burst; its ``taps``-point kernel reads samples floor(x)
+    - taps/2 + 1 .. floor(x) + taps/2 (``resample.kernel_table``), which must all be
+    valid: outside, the zero fill of the burst edges (or the neighbouring burst's
+    samples) would enter the interpolated value. Dates differ by a few lines here
+    (along-track timing), so each date needs its own mask."""
+    h = taps // 2
+    i = (line0 + np.arange(azimuth_offset.shape[0], dtype=np.float64))[:, None]
+    j = np.arange(azimuth_offset.shape[1], dtype=np.float64)[None, :]
+    y = np.floor(i + azimuth_offset)
+    x = np.floor(j + range_offset)
+    ok = (y - h + 1 >= burst.valid_first_line) & (y + h <= burst.valid_last_line)
+    ok &= (x - h + 1 >= burst.valid_first_sample) & (x + h <= burst.valid_last_sample)
+    return ok.astype(np.uint8)
+
+
+def reference_valid_mask(burst) -> np.ndarray:
+    """The reference burst's own valid area on its grid (uint8 1 / 0)."""
+    rows = (np.arange(burst.lines) >= burst.valid_first_line) & (np.arange(burst.lines) <= burst.valid_last_line)
+    cols = ((np.arange(burst.samples) >= burst.valid_first_sample)
+            & (np.arange(burst.samples) <= burst.valid_last_sample))
+    return (rows[:, None] & cols[None, :]).astype(np.uint8)
+
+
 def esd_for_date(refs: list[ReferenceBurst], product, bursts, pol: str, *, taps: int = 8,
                  looks: tuple[int, int] = (5, 20), min_coherence: float = 0.3, orbit: Orbit | None = None):
     """ESD azimuth correction of one secondary date (``esd.esd_shift``) from the burst

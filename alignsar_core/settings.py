@@ -69,13 +69,31 @@ class Settings(BaseSettings):
         (512, 4096),
         description="Tile (azimuth lines, range samples); Zarr chunks align with it.",
     )
+    coherence_window: Annotated[tuple[int, int], NoDecode] = Field(
+        (5, 20), description="Coherence estimation window (azimuth lines, range samples), e.g. 5x20.")
+    polarimetric_window: Annotated[tuple[int, int], NoDecode] = Field(
+        (5, 20), description="Window of the dual-pol covariance C2 and what derives from it.")
+    speckle_window: Annotated[tuple[int, int], NoDecode] = Field(
+        (5, 20), description="Window of the sigma0 local means (Quegan-Yu, soil moisture, pol. ratios).")
+    noise_removal: bool = Field(True, description="Remove thermal noise (noise LUT) from sigma0.")
+    beta_gamma: bool = Field(False, description="Also write beta0 and gamma0 (linear and dB).")
 
-    @field_validator("tile_size", mode="before")
+    @field_validator("tile_size", "coherence_window", "polarimetric_window", "speckle_window", mode="before")
     @classmethod
-    def _parse_tile(cls, v: Any) -> Any:
-        if isinstance(v, str):  # "512,4096", "512x4096" or "[512, 4096]"
+    def _parse_pair(cls, v: Any) -> Any:
+        if isinstance(v, str):  # "512,4096", "512x4096", "[512, 4096]" or "7" (square)
             v = v.replace("x", ",").strip("()[] ")
-            return tuple(int(x) for x in v.split(","))
+            parts = [int(x) for x in v.split(",")]
+            return tuple(parts * 2 if len(parts) == 1 else parts)
+        if isinstance(v, int):
+            return (v, v)
+        return v
+
+    @field_validator("coherence_window", "polarimetric_window", "speckle_window")
+    @classmethod
+    def _check_window(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 1 or max(v) > 255:
+            raise ValueError(f"window {v}: sizes must be 1..255 pixels (azimuth, range)")
         return v
 
     @field_validator("tile_size")

@@ -7,6 +7,8 @@ burst grid (``coregistration``):
     azimuth_offset     (time, azimuth, range) float32    secondary line - reference line used
     range_offset       (time, azimuth, range) float32    secondary pixel - reference pixel used
     removed_phase      (time, azimuth, range) float32    4 pi / lambda (R_date - R_reference), rad
+    valid              (time, azimuth, range) uint8      1 where the date has data (its own burst's
+                                                         valid area under the whole resampling kernel)
     esd_correction     (time,)  lines   ESD azimuth correction added to the geometric offsets
     esd_std            (time,)  lines   its standard deviation (NaN: not estimated)
     esd_overlap_coherence (time,)       mean coherence of the burst overlaps used by ESD
@@ -28,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__, store
-from .coregistration import ReferenceBurst, coregister_burst
+from .coregistration import ReferenceBurst, coregister_burst, reference_valid_mask, valid_mask
 from .geometry import layover_shadow_mask, local_geometry
 from .orbit import seconds_since
 
@@ -76,6 +78,12 @@ def stack_template(ref: ReferenceBurst, dates: list[np.datetime64], pols: list[s
     for name, (units, desc) in STACK_VARIABLES.items():
         dv[name] = (("time", "azimuth", "range"), da.zeros(shape, dtype=np.float32, chunks=shape),
                     {"units": units, "long_name": name.replace("_", " "), "description": desc})
+    dv["valid"] = (("time", "azimuth", "range"), da.zeros(shape, dtype=np.uint8, chunks=shape),
+                   {"units": "1", "long_name": "valid data of the date",
+                    "description": "1 where the date's coregistered sample comes from its own burst's valid area "
+                                   "(every sample of the resampling kernel valid; the reference date: its valid "
+                                   "area), 0 elsewhere (zero fill, burst edges)",
+                    "flag_values": [0, 1], "flag_meanings": "no_data valid"})
     for name, units, desc in (("esd_correction", "line", "ESD azimuth correction added to the geometric offsets "
                                                          "(Prats-Iraola et al. 2012)"),
                               ("esd_std", "line", "standard deviation of the ESD correction (NaN: not estimated)"),
@@ -152,6 +160,7 @@ def create_stack(url: str, ref: ReferenceBurst, dates: list[np.datetime64], pols
         g[f"slc_{p.lower()}"][t_ref] = read_burst_lines(ref.product, ref.burst, p)
     for name in STACK_VARIABLES:
         g[name][t_ref] = np.zeros((ref.grid.lines, ref.grid.samples), np.float32)
+    g["valid"][t_ref] = reference_valid_mask(ref.burst)
     g["esd_correction"][t_ref] = 0.0
     g["coherence_mean"][t_ref] = 1.0
     g["esd_std"][t_ref] = np.nan
@@ -189,6 +198,7 @@ def write_date(url: str, time_index: int, ref: ReferenceBurst, product, burst, p
     g["azimuth_offset"][time_index] = cb.azimuth_offset
     g["range_offset"][time_index] = cb.range_offset
     g["removed_phase"][time_index] = cb.removed_phase
+    g["valid"][time_index] = valid_mask(burst, cb.azimuth_offset, cb.range_offset, taps=taps)
     g["coherence_mean"][time_index] = mean_coherence(ref, quality.pop("image"), cb.removed_phase, pols[0])
     g["esd_correction"][time_index] = correction_lines
     g["esd_std"][time_index] = esd_std

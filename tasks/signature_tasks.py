@@ -2,8 +2,9 @@
 
 Per burst stack: ``prepare-signatures`` creates ``signatures/{stack_id}.zarr`` (template
 on the tile grid) and reads the reference product's calibration once; a complete store
-made from the same stack acquisitions with the same estimator settings is kept. Per
-tile: ``signature-tile`` reads the tile + halo of every date, computes and writes the
+made from the same stack acquisitions with the same estimator settings is kept. An
+incomplete store of the same inputs is resumed: only the tiles not flagged in its
+``tile_complete`` are computed. Per tile: ``signature-tile`` reads the tile + halo of every date, computes and writes the
 tile's own chunks. ``finish-signatures`` marks the store complete once every tile is
 written. ``run_signature_stage`` submits all of it on the flow's task runner. No science
 here.
@@ -19,7 +20,8 @@ from prefect import get_run_logger, task, unmapped
 from alignsar_core import store
 from alignsar_core.settings import Settings
 from alignsar_core.signatures.tiles import (CalibrationInputs, SignatureConfig, compute_tile,
-                                            create_signature_store, load_calibration, signatures_url, tile_grid)
+                                            create_signature_store, load_calibration, pending_tiles,
+                                            signatures_url, tile_grid)
 from tasks.burst_tasks import _transient_only, error_text
 
 
@@ -27,15 +29,32 @@ def _stack_attrs(stack_url: str, settings: Settings) -> dict[str, Any]:
     return dict(store.open_group(stack_url, settings.storage_options_for(stack_url), mode="r").attrs)
 
 
-def _up_to_date(sig_url: str, stack_attrs: dict[str, Any], config: SignatureConfig, settings: Settings) -> bool:
-    """A complete signature store of the same stack dates and the same settings."""
+def _same_inputs(sig_url: str, stack_attrs: dict[str, Any], config: SignatureConfig, settings: Settings) -> bool:
+    """A signature store (complete or not) of the same stack dates, the same estimator
+    settings and the same tile grid."""
     opts = settings.storage_options_for(sig_url)
-    if not store.is_complete(sig_url, opts):
+    fs, path = store.fs_and_path(sig_url, opts)
+    if not fs.exists(f"{path}/zarr.json"):
         return False
-    attrs = dict(store.open_group(sig_url, opts, mode="r").attrs)
-    return (json.loads(attrs.get("source_acquisitions", "[]")) == list(stack_attrs.get("acquisitions", []))
-            and attrs.get("burst") == stack_attrs.get("burst")
-            and SignatureConfig.from_dict(json.loads(attrs["signature_config"])) == config)
+    try:
+        g = store.open_group(sig_url, opts, mode="r")
+        attrs = dict(g.attrs)
+        n, m = g["latitude"].shape
+        grid = tuple(g["latitude"].chunks) == (min(settings.tile_size[0], n), min(settings.tile_size[1], m))
+        return (grid and "tile_complete" in g
+                and json.loads(attrs.get("source_acquisitions", "[]")) == list(stack_attrs.get("acquisitions", []))
+                and attrs.get("burst") == stack_attrs.get("burst")
+                and SignatureConfig.from_dict(json.loads(attrs["signature_config"])) == config)
+    except (KeyError, ValueError, FileNotFoundError):  # an unreadable or older store: rebuild it
+        return False
+
+
+def signature_config(settings: Settings) -> SignatureConfig:
+    """The estimator settings of the stage from ``Settings`` (ALIGNSAR_COHERENCE_WINDOW...)."""
+    return SignatureConfig(coherence_window=settings.coherence_window,
+                           polarimetric_window=settings.polarimetric_window,
+                           speckle_window=settings.speckle_window, noise_removal=settings.noise_removal,
+                           beta_gamma=settings.beta_gamma)
 
 
 @task(name="prepare-signatures", task_run_name="prepare signatures {stack_url}", retries=2,
@@ -44,23 +63,29 @@ def prepare_signatures(stack_url: str, settings: Settings, config: SignatureConf
     """Create the signature store of one complete stack (or keep an up-to-date one:
     ``skipped``); returns its url, the tiles to compute and the calibration."""
     logger = get_run_logger()
-    config = config or SignatureConfig()
+    config = config or signature_config(settings)
     opts = settings.storage_options_for(stack_url)
     if not store.is_complete(stack_url, opts):
         raise ValueError(f"{stack_url}: the stack store is not complete; signatures need a finished stack")
     attrs = _stack_attrs(stack_url, settings)
     url = signatures_url(settings.storage_root, attrs["stack_id"])
     sig_opts = settings.storage_options_for(url)
-    if _up_to_date(url, attrs, config, settings):
+    same = _same_inputs(url, attrs, config, settings)
+    if same and store.is_complete(url, sig_opts):
         logger.info("%s: complete signatures already at %s, kept", attrs["stack_id"], url)
         return {"url": url, "skipped": True, "tiles": [], "calibration": None}
     pols = sorted(k[4:].upper() for k in store.open_group(stack_url, opts, mode="r").array_keys() if k.startswith("slc_"))
     product_url = json.loads(attrs["burst"])["product_url"]
     calibration = load_calibration(attrs, pols, settings.storage_options_for(product_url), beta_gamma=config.beta_gamma)
-    create_signature_store(url, stack_url, settings.tile_size, config, calibration, storage_options=sig_opts,
-                           stack_storage_options=opts)
-    tiles = [(r.start, r.stop, c.start, c.stop) for r, c in tile_grid(url, sig_opts)]
-    logger.info("%s: signature store %s created, %d tile(s)", attrs["stack_id"], url, len(tiles))
+    if same:  # an interrupted run of the same inputs: compute only the tiles not written yet
+        tiles = [(r.start, r.stop, c.start, c.stop) for r, c in pending_tiles(url, sig_opts)]
+        logger.info("%s: resuming %s, %d of %d tile(s) left", attrs["stack_id"], url, len(tiles),
+                    len(tile_grid(url, sig_opts)))
+    else:
+        create_signature_store(url, stack_url, settings.tile_size, config, calibration, storage_options=sig_opts,
+                               stack_storage_options=opts)
+        tiles = [(r.start, r.stop, c.start, c.stop) for r, c in tile_grid(url, sig_opts)]
+        logger.info("%s: signature store %s created, %d tile(s)", attrs["stack_id"], url, len(tiles))
     return {"url": url, "skipped": False, "tiles": tiles, "calibration": calibration}
 
 

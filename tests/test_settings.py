@@ -49,3 +49,19 @@ def test_bad_settings_are_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("ALIGNSAR_CONFIG", str(cfg))
     with pytest.raises(ValueError, match="unknown settings"):
         get_settings()
+
+
+def test_signature_windows_from_the_environment(monkeypatch):
+    from tasks.signature_tasks import signature_config
+
+    monkeypatch.setenv("ALIGNSAR_COHERENCE_WINDOW", "3x12")
+    monkeypatch.setenv("ALIGNSAR_SPECKLE_WINDOW", "7")
+    monkeypatch.setenv("ALIGNSAR_NOISE_REMOVAL", "false")
+    s = get_settings()
+    assert (s.coherence_window, s.speckle_window, s.polarimetric_window) == ((3, 12), (7, 7), (5, 20))
+    c = signature_config(s)
+    assert c.coherence_window == (3, 12) and c.speckle_window == (7, 7) and not c.noise_removal
+    assert c.halo == (3, 10)  # the largest of the three windows per axis
+    monkeypatch.setenv("ALIGNSAR_COHERENCE_WINDOW", "0x5")
+    with pytest.raises(ValueError, match="window"):
+        get_settings()

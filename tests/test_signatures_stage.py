@@ -245,7 +245,7 @@ def test_tiles_equal_the_whole_burst_and_the_reference_filters(stage):
     tiles.compute_tile(stage["stack_url"], whole, (slice(0, L), slice(0, M)), calibration=stage["calibration"])
     a, b = stage["sig"], xr.open_zarr(whole, consolidated=False).load()
     assert len(stage["grid"]) == 6 and set(a.data_vars) == set(b.data_vars)
-    for v in a.data_vars:
+    for v in a.drop_vars("tile_complete").data_vars:
         assert np.array_equal(a[v].values, b[v].values, equal_nan=True), v
     window = tiles.SignatureConfig().speckle_window
     for p in ("vv", "vh"):
@@ -268,14 +268,15 @@ def test_tiles_equal_the_whole_burst_and_the_reference_filters(stage):
 
 def test_store_layout_and_every_variable_is_described(stage):
     sig = xr.open_zarr(stage["sig_url"], consolidated=False)
-    assert sig.sizes == {"time": 3, "pair": 3, "azimuth": L, "range": M}
-    for name, v in sig.data_vars.items():
+    assert sig.sizes == {"time": 3, "pair": 3, "azimuth": L, "range": M, "tile_row": 3, "tile_col": 2}
+    assert sig.tile_complete.shape == (3, 2) and sig.tile_complete.values.all()  # 512 x 512 tiles, all written
+    for name, v in sig.drop_vars("tile_complete").data_vars.items():
         for key in ("units", "long_name", "formula", "reference"):
             assert v.attrs.get(key), (name, key)
         assert v.encoding["chunks"] == ((1,) if v.ndim == 3 else ()) + TILE, name
     expected = set(tiles.SIGNATURE_VARIABLES_PER_DATE) | {
         f"{k}_{p}" for k in ("interferometric_phase", "coherence", "coherence_phase") for p in ("vv", "vh")} | {
-        "sigma0_dry", "sigma0_wet", *tiles.METADATA}
+        "sigma0_dry", "sigma0_wet", "tile_complete", *tiles.METADATA}
     assert set(sig.data_vars) == expected
     assert "bias" in sig.coherence_vv.attrs["bias_note"] and sig.coherence_vv.attrs["window"] == [5, 20]
     np.testing.assert_array_equal(sig.incidence_angle.values,
@@ -308,3 +309,61 @@ def test_prefect_stage_writes_the_same_store_and_keeps_it_on_a_rerun(stage, tmp_
     mtime = Path(urls[0], "zarr.json").stat().st_mtime_ns
     again, failures2 = stage_flow([stage["stack_url"]])
     assert again == urls and not failures2 and Path(urls[0], "zarr.json").stat().st_mtime_ns == mtime
+
+    # an interrupted run (store incomplete, tile (1, 1) not flagged and half written) resumes:
+    # only that tile is computed again, the finished tiles' chunks are not rewritten
+    g = store.open_group(urls[0])
+    g.attrs[store.COMPLETE_ATTR] = False
+    g["tile_complete"][1, 1] = 0
+    g["sigma0_vh"][0, 512:1024, 512:1024] = 0.0
+    chunk_done = Path(urls[0], "sigma0_vh", "c", "0", "0", "1")  # tile (0, 1), date 0
+    done_mtime = chunk_done.stat().st_mtime_ns
+    resumed, failures3 = stage_flow([stage["stack_url"]])
+    assert resumed == urls and not failures3 and store.is_complete(urls[0])
+    out = xr.open_zarr(urls[0], consolidated=False)
+    assert np.array_equal(out.sigma0_vh.values, stage["sig"].sigma0_vh.values, equal_nan=True)
+    assert out.tile_complete.values.all() and chunk_done.stat().st_mtime_ns == done_mtime
+
+    # other estimator settings: the store is rebuilt with them (windows from Settings)
+    settings.coherence_window = (3, 12)
+    stage_flow([stage["stack_url"]])
+    out = xr.open_zarr(urls[0], consolidated=False)
+    assert out.coherence_vv.attrs["window"] == [3, 12] and out.sigma0_vv.attrs["long_name"]
+    assert json.loads(out.attrs["signature_config"])["coherence_window"] == [3, 12]
+    assert not np.array_equal(out.coherence_vv.values, stage["sig"].coherence_vv.values, equal_nan=True)
+
+
+def test_each_date_has_its_own_valid_area(stage):
+    """The stack's per-date ``valid`` mask: the reference's own valid window; a secondary
+    date's window as its samples land on the reference grid, less the resampling
+    kernel's reach (zero fill enters the interpolation there: lower intensity). The
+    signatures of a date are NaN outside it (single-look outputs at the pixel, windowed
+    ones wherever the window reaches it), pairs outside either date's area."""
+    stack = xr.open_zarr(stage["stack_url"], consolidated=False)
+    b = json.loads(stack.attrs["burst"])
+    v = stack.valid.values.astype(bool)
+    rows = (np.arange(L) >= b["valid_first_line"]) & (np.arange(L) <= b["valid_last_line"])
+    cols = (np.arange(M) >= b["valid_first_sample"]) & (np.arange(M) <= b["valid_last_sample"])
+    ref_area = rows[:, None] & cols[None, :]
+    assert np.array_equal(v[0], ref_area)
+    sig = stage["sig"]
+    inner_cols = slice(600, M - 40)
+    for t in (1, 2):
+        lost = ref_area & ~v[t]  # reference pixels without data on date t
+        lost_rows = np.flatnonzero(lost[:, inner_cols].all(axis=1))
+        # along-track timing differences of < 1 line + the 8-tap kernel's reach: 2..6 rows per edge
+        top, bottom = lost_rows[lost_rows < L // 2], lost_rows[lost_rows > L // 2]
+        assert 2 <= top.size <= 6 and 2 <= bottom.size <= 6, (t, lost_rows)
+        slc = np.abs(stack.slc_vv.values[t]) ** 2
+        kept_mean = slc[v[t]][:, None].mean()
+        edge = slc[top.min():top.max() + 1, inner_cols].mean()
+        assert edge < 0.9 * kept_mean  # partly zero fill: what the mask keeps out
+        assert np.isnan(sig.sigma0_vv.values[t][lost]).all()
+        assert np.isfinite(sig.sigma0_vv.values[t][v[t] & ref_area]).all()
+        # windowed outputs: NaN within the window's reach of the lost rows
+        c11 = sig.c11.values[t][:, inner_cols]
+        assert np.isnan(c11[top.max() + 1:top.max() + 3]).all() and np.isfinite(c11[top.max() + 3:L // 2]).all()
+    for ip, (a, bb) in enumerate(zip(sig.pair_first.values, sig.pair_second.values)):
+        both = v[a] & v[bb]
+        assert np.array_equal(np.isfinite(sig.interferometric_phase_vv.values[ip]), both & ref_area)
+        assert np.isnan(sig.coherence_vv.values[ip][~both]).all()

@@ -82,7 +82,7 @@ from .window import as_window, box_mean, halo_for
 
 __all__ = ["SignatureConfig", "CalibrationInputs", "load_calibration", "tile_calibration", "date_signatures",
            "pair_signatures",
-           "pairs_for", "signature_template", "create_signature_store", "compute_tile", "tile_grid",
+           "pairs_for", "signature_template", "create_signature_store", "compute_tile", "tile_grid", "pending_tiles",
            "signatures_url", "SIGNATURE_VARIABLES_PER_DATE"]
 
 _CO_POLS = ("VV", "HH")
@@ -359,6 +359,24 @@ def pair_signatures(s_a: np.ndarray, s_b: np.ndarray, removed_phase: np.ndarray 
     return fused.pair(s_a, s_b, cal, cw, pa, pb, removed_phase)
 
 
+def _window_of(name: str, config: SignatureConfig) -> tuple[int, int]:
+    """The window of a windowed output: coherence, C2 (and what derives from it) or the
+    speckle window (local means and what derives from them)."""
+    if name.startswith("coherence"):
+        return config.coherence_window
+    if name in ("c11", "c22", "c12_real", "c12_imag", "entropy_dual", "alpha_dual", "degree_of_polarisation",
+                "dprvi", "rvi_dual"):
+        return config.polarimetric_window
+    return config.speckle_window
+
+
+def _single_look(name: str) -> bool:
+    """Outputs of one pixel (masked by the pixel's validity), not of a window."""
+    parts = name.removesuffix("_db").split("_")
+    return (len(parts) == 2 and parts[0] in ("sigma0", "beta0", "gamma0") and parts[1] in ("vv", "vh", "hh", "hv")) \
+        or name == "interferometric_phase"
+
+
 def pairs_for(n_dates: int, reference: int = 0) -> list[tuple[int, int]]:
     """The pairs of the store: (reference, d) for every other date d and (d - 1, d) for
     consecutive dates, each as (earlier, later) date index, without repeats; sorted."""
@@ -572,8 +590,24 @@ def create_signature_store(url: str, stack_url: str, tile_size: tuple[int, int],
     stack = xr.open_zarr(store.zarr_store(stack_url, stack_storage_options, read_only=True), consolidated=False)
     tmpl = signature_template(stack, config, calibration, stack_url=stack_url)
     store.remove(url, storage_options)
-    store.create_template(url, tmpl, {"time": 1, "pair": 1, "azimuth": tile_size[0], "range": tile_size[1]},
-                          storage_options)
+    n, m = stack.sizes["azimuth"], stack.sizes["range"]
+    ta, tr = min(tile_size[0], n), min(tile_size[1], m)
+    tmpl["tile_complete"] = (("tile_row", "tile_col"),
+                             da.zeros((-(-n // ta), -(-m // tr)), dtype=np.uint8, chunks=1),
+                             {"units": "1", "long_name": "tile written completely",
+                              "description": "1 once every signature of the tile (tile_row, tile_col) of the "
+                                             f"{ta} x {tr} tile grid is written: a rerun computes only the others",
+                              "flag_values": [0, 1], "flag_meanings": "pending complete"})
+    store.create_template(url, tmpl, {"time": 1, "pair": 1, "azimuth": tile_size[0], "range": tile_size[1],
+                                      "tile_row": 1, "tile_col": 1}, storage_options)
+
+
+def pending_tiles(url: str, storage_options: dict[str, Any] | None = None) -> list[tuple[slice, slice]]:
+    """The tiles of ``tile_grid`` not yet marked complete (``tile_complete``)."""
+    g = store.open_group(url, storage_options, mode="r")
+    ta, tr = g["latitude"].chunks
+    done = np.asarray(g["tile_complete"][:])
+    return [(r, c) for r, c in tile_grid(url, storage_options) if not done[r.start // ta, c.start // tr]]
 
 
 def tile_grid(url: str, storage_options: dict[str, Any] | None = None) -> list[tuple[slice, slice]]:
@@ -595,6 +629,13 @@ def _check_tile(tile: tuple[slice, slice], shape: tuple[int, int],
                              "(tiles must own whole chunks of the signature store)")
         bounds += [a, b]
     return tuple(bounds)
+
+
+def _mark_tile(sig, i0: int, j0: int) -> None:
+    """Flag the tile complete (its own chunk of ``tile_complete``: no two tasks share it)."""
+    if "tile_complete" in sig:
+        ta, tr = sig["latitude"].chunks
+        sig["tile_complete"][i0 // ta, j0 // tr] = 1
 
 
 def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice], *,
@@ -638,8 +679,24 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
     pixels = np.arange(f0, f1)
     valid_rows = (rows >= burst["valid_first_line"]) & (rows <= burst["valid_last_line"])
     valid_samples = (int(burst["valid_first_sample"]) - f0, int(burst["valid_last_sample"]) - f0)
-    valid = valid_rows[crop[0], None] & ((np.arange(j0, j1) >= burst["valid_first_sample"])
-                                         & (np.arange(j0, j1) <= burst["valid_last_sample"]))[None, :]
+    valid_cols = (pixels >= burst["valid_first_sample"]) & (pixels <= burst["valid_last_sample"])
+    ref_valid = valid_rows[:, None] & valid_cols[None, :]  # the reference's valid area, tile + halo
+    valid = ref_valid[crop]
+    has_date_valid = "valid" in stk  # stacks written before per-date masks have only the reference's
+    windows = {config.speckle_window, config.polarimetric_window, config.coherence_window}
+
+    def date_masks(m: np.ndarray) -> dict[Any, np.ndarray]:
+        """Output masks of a date (or pair) from its valid area on the tile + halo: the
+        pixel itself ("pixel") and, per window, every pixel of the window valid (the
+        window mean of the mask is exactly 1)."""
+        out: dict[Any, np.ndarray] = {"pixel": m[crop]}
+        mf = m.astype(np.float32)
+        for w in windows:
+            out[w] = valid & (box_mean(mf, w)[crop] == 1.0)
+        return out
+
+    def mask_of(name: str, masks: dict[Any, np.ndarray]) -> np.ndarray:
+        return masks["pixel" if _single_look(name) else _window_of(name, config)]
     n_t = stk[f"slc_{pols[0].lower()}"].shape[0]
     ref = int(attrs["reference_time_index"])
     pairs = list(zip(np.asarray(sig["pair_first"][:]).tolist(), np.asarray(sig["pair_second"][:]).tolist())) \
@@ -654,16 +711,21 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
     def read(t: int) -> dict[str, np.ndarray]:
         t0 = time.perf_counter()
         d = {k: np.asarray(a[t, e0:e1, f0:f1]) for k, a in src.items()}
+        m = ref_valid & (np.asarray(stk["valid"][t, e0:e1, f0:f1]) > 0) if has_date_valid else ref_valid
+        d["masks"] = date_masks(m)
+        d["valid"] = m
         secs["read"] += time.perf_counter() - t0
         return d
 
     writes: list[cf.Future] = []
 
-    def write(name: str, index: int | None, value: np.ndarray, cropped: bool = False) -> None:
+    def write(name: str, index: int | None, value: np.ndarray, cropped: bool = False,
+              mask: np.ndarray | None = None) -> None:
         """Queue the region write of one output (tile + halo arrays are cropped here;
-        NaN outside the burst's valid area, but for the copied local metadata)."""
+        NaN outside ``mask`` (default: the burst's valid area), but for the copied local
+        metadata)."""
         if name not in METADATA:
-            value = np.where(valid, value if cropped else value[crop], np.float32(np.nan))
+            value = np.where(valid if mask is None else mask, value if cropped else value[crop], np.float32(np.nan))
         region = (slice(i0, i1), slice(j0, j1)) if index is None else (index, slice(i0, i1), slice(j0, j1))
         if name not in dst:
             dst[name] = sig[name]
@@ -700,6 +762,7 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
                         write(name, index, nan, cropped=True)
             for f in writes:
                 secs["write"] += f.result()
+            _mark_tile(sig, i0, j0)
             secs["total"] = time.perf_counter() - t_start
             return secs
         ahead = readers.submit(read, order[0])
@@ -712,13 +775,15 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
             out = date_signatures({p: cur[p] for p in pols}, lines, pixels, calibration, config,
                                   valid_rows=valid_rows, valid_samples=valid_samples, powers=powers)
             cur.update({f"power_{p}": powers[p] for p in pair_pols})
-            for p in pols:
-                mean = np.ascontiguousarray(out.pop(f"sigma0_{p.lower()}_local_mean")[crop])
-                _quegan_yu_accumulate(out[f"sigma0_{p.lower()}"][crop], mean, qy_total[p], qy_count[p])
+            for p in pols:  # the date's own valid area: zero fill must not enter the series
+                mean = np.where(cur["masks"][config.speckle_window], out.pop(f"sigma0_{p.lower()}_local_mean")[crop],
+                                np.float32(np.nan))
+                x = np.where(cur["masks"]["pixel"], out[f"sigma0_{p.lower()}"][crop], np.float32(np.nan))
+                _quegan_yu_accumulate(x, mean, qy_total[p], qy_count[p])
                 local_means[p][t] = mean
             secs["compute"] += time.perf_counter() - t0
             for name, value in out.items():
-                write(name, t, value)
+                write(name, t, value, mask=mask_of(name, cur["masks"]))
             del out
             kept[t] = cur
             # pairs of this date whose other date came earlier in ``order``: that date is
@@ -731,12 +796,13 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
                     raise RuntimeError(f"pair ({a}, {b}): date {other} no longer in memory")
                 t0 = time.perf_counter()
                 removed = fused.phase_factors(kept[b]["removed_phase"] - kept[a]["removed_phase"])
+                masks = date_masks(kept[a]["valid"] & kept[b]["valid"])
                 res = {p: pair_signatures(kept[a][p], kept[b][p], removed, config, pair_cal[p],
                                           kept[a][f"power_{p}"], kept[b][f"power_{p}"]) for p in pair_pols}
                 secs["compute"] += time.perf_counter() - t0
                 for p, r in res.items():
                     for name, value in r.items():
-                        write(f"{name}_{p.lower()}", ip, value)
+                        write(f"{name}_{p.lower()}", ip, value, mask=mask_of(name, masks))
                 done.add(ip)
             for old in [d for d in kept if d not in (ref, t)]:  # keep the reference and this date
                 del kept[old]
@@ -759,6 +825,7 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
         secs["compute"] += time.perf_counter() - t0
         for f in writes:
             secs["write"] += f.result()
+    _mark_tile(sig, i0, j0)  # only after every write of the tile went through
     secs["total"] = time.perf_counter() - t_start
     return secs
 
