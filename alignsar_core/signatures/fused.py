@@ -42,7 +42,8 @@ import numpy as np
 from ..calibration import CalibrationLut, NoiseLut
 from .polarimetric import _h_alpha, dual_params
 from .single_pol import fix_minus_pi, to_db
-from .window import _BLOCK_ROWS, _SPAN_COLS, _offsets, _unit_bounds, _window_sums, as_window, run_split, split_rows
+from .window import (_BLOCK_ROWS, _SPAN_COLS, _offsets, _unit_setup, _window_sums, as_window, run_split,
+                     split_rows)
 
 __all__ = ["TileCalibration", "dual_date", "single_date", "power", "phase_factors", "pair"]
 
@@ -152,22 +153,9 @@ def _date_kernel(s_co, s_x, dual, cal_co, cal_x, valid_rows, vs0, vs1, a0, a1, r
     gx = np.empty_like(pc)
     sx = np.empty_like(pc)
     for u in range(u_start, u_stop):
-        i0, i1, c0, c1 = _unit_bounds(u, ns, block, span, n, m)
-        w = c1 - c0
-        nr = i1 - i0 + wa - 1
-        q0 = c0 - r0
-        j0 = max(0, q0)
-        j1 = min(m, c1 + r1)
-        e0 = j0 - q0
+        i0, i1, c0, c1, w, j0, j1, e0, r_lo, r_hi = _unit_setup(u, ns, block, span, n, m, a0, a1, r0, r1,
+                                                                 rbufs, abufs, cnt_rg)
         nj = j1 - j0
-        rbufs[:, 0, :] = 0.0
-        for t in range(w):
-            j = c0 + t
-            cnt_rg[t] = min(m - 1, j + r1) - max(0, j - r0) + 1
-        r_lo = max(0, i0 - a0)
-        r_hi = min(n, i1 + a1)
-        abufs[:, 0, :(r_lo - (i0 - a0)) * w] = 0.0  # rows above the array
-        abufs[:, 0, (r_hi - (i0 - a0)) * w:nr * w] = 0.0  # rows below the array
         for r in range(r_lo, r_hi):
             vr = valid_rows[r]
             _calibrate_row(s_co[r], j0, j1, r, rows_c, idx_c, w_c, hn_c, nr_c, ni_c, nw_c, na_c, vr, vs0, vs1,
@@ -353,22 +341,9 @@ def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0
     azs = np.empty((2, block * span), dtype=np.float32)
     cnt_rg = np.empty(span, dtype=np.float32)
     for u in range(u_start, u_stop):
-        i0, i1, c0, c1 = _unit_bounds(u, ns, block, span, n, m)
-        w_ = c1 - c0
-        nr = i1 - i0 + wa - 1
-        q0 = c0 - r0
-        j0 = max(0, q0)
-        j1 = min(m, c1 + r1)
-        e0 = j0 - q0
+        i0, i1, c0, c1, w_, j0, j1, e0, r_lo, r_hi = _unit_setup(u, ns, block, span, n, m, a0, a1, r0, r1,
+                                                                  rbufs, abufs, cnt_rg)
         nj = j1 - j0
-        rbufs[:, 0, :] = 0.0
-        for t in range(w_):
-            j = c0 + t
-            cnt_rg[t] = min(m - 1, j + r1) - max(0, j - r0) + 1
-        r_lo = max(0, i0 - a0)
-        r_hi = min(n, i1 + a1)
-        abufs[:, 0, :(r_lo - (i0 - a0)) * w_] = 0.0
-        abufs[:, 0, (r_hi - (i0 - a0)) * w_:nr * w_] = 0.0
         for r in range(r_lo, r_hi):
             k = idx[r]
             wi = w[r]

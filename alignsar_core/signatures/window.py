@@ -198,6 +198,31 @@ def _box_mean_kernel(x, a0, a1, r0, r1, block, span, u_start, u_stop, out):
 
 
 @numba.njit(cache=True, nogil=True)
+def _unit_setup(u, ns, block, span, n, m, a0, a1, r0, r1, rbufs, abufs, cnt_rg):
+    """Set-up of work unit u of the multi-channel window kernels: its bounds, the input
+    columns [j0, j1) it reads (written at e0 of each ``rbufs[c, 0]`` row, zero padded
+    around), the input rows [r_lo, r_hi) inside the array (the block's range-sum rows
+    outside it zeroed in ``abufs``) and the range pixel count of each output column
+    (edge-truncated windows) in ``cnt_rg``. Returns (i0, i1, c0, c1, w, j0, j1, e0,
+    r_lo, r_hi)."""
+    i0, i1, c0, c1 = _unit_bounds(u, ns, block, span, n, m)
+    w = c1 - c0
+    nr = i1 - i0 + a0 + a1
+    q0 = c0 - r0
+    j0 = max(0, q0)
+    j1 = min(m, c1 + r1)
+    rbufs[:, 0, :] = 0.0
+    for t in range(w):
+        j = c0 + t
+        cnt_rg[t] = min(m - 1, j + r1) - max(0, j - r0) + 1
+    r_lo = max(0, i0 - a0)
+    r_hi = min(n, i1 + a1)
+    abufs[:, 0, :(r_lo - (i0 - a0)) * w] = 0.0  # rows above the array
+    abufs[:, 0, (r_hi - (i0 - a0)) * w:nr * w] = 0.0  # rows below the array
+    return i0, i1, c0, c1, w, j0, j1, j0 - q0, r_lo, r_hi
+
+
+@numba.njit(cache=True, nogil=True)
 def _hermitian_box_kernel(s1, s2, cph, sph, use_phase, a0, a1, r0, r1, block, span, mode,
                           u_start, u_stop, out):
     """Windowed second moments of two complex channels, fused with their products.
@@ -219,22 +244,9 @@ def _hermitian_box_kernel(s1, s2, cph, sph, use_phase, a0, a1, r0, r1, block, sp
     azs_buf = np.empty((4, block * span), dtype=np.float64)
     cnt_rg = np.empty(span, dtype=np.float64)
     for u in range(u_start, u_stop):
-        i0, i1, c0, c1 = _unit_bounds(u, ns, block, span, n, m)
-        w = c1 - c0
-        nr = i1 - i0 + wa - 1
-        q0 = c0 - r0
+        i0, i1, c0, c1, w, j0, j1, e0, r_lo, r_hi = _unit_setup(u, ns, block, span, n, m, a0, a1, r0, r1,
+                                                                 rbufs, abufs, cnt_rg)
         azs = azs_buf[:, :(i1 - i0) * w]
-        j0 = max(0, q0)
-        j1 = min(m, c1 + r1)
-        e0 = j0 - q0
-        rbufs[:, 0, :] = 0.0
-        for t in range(w):
-            j = c0 + t
-            cnt_rg[t] = min(m - 1, j + r1) - max(0, j - r0) + 1
-        r_lo = max(0, i0 - a0)
-        r_hi = min(n, i1 + a1)
-        abufs[:, 0, :(r_lo - (i0 - a0)) * w] = 0.0  # rows above the array
-        abufs[:, 0, (r_hi - (i0 - a0)) * w:nr * w] = 0.0  # rows below the array
         for r in range(r_lo, r_hi):
             x1 = s1[r, j0:j1]
             x2 = s2[r, j0:j1]
