@@ -129,10 +129,11 @@ def _date_kernel(s_co, s_x, dual, cal_co, cal_x, valid_rows, vs0, vs1, a0, a1, r
                  u_start, u_stop, sig, means, der):
     """Work units [u_start, u_stop) of one date (see ``dual_date`` / ``single_date``).
 
-    sig (P, n, m): sigma0 per pixel. means: dual (6, n, m) C11, C22, Re C12, Im C12,
-    <sigma0_co>, <sigma0_cross>; single (2, n, m) <|z|^2>, <sigma0>. der (dual only,
-    9, n, m): p1, p2, cos 2 alpha1, degree of polarisation, DpRVI, RVI, sigma0 sum,
-    difference and cross/co ratio of the local means."""
+    Outputs are tuples of (n, m) float32 arrays. sig: sigma0 per pixel (co, cross).
+    means: dual C11, C22, Re C12, Im C12, <sigma0_co>, <sigma0_cross>; single <|z|^2>,
+    <sigma0> (+ placeholders). der (dual only): p1, p2, cos 2 alpha1, degree of
+    polarisation, DpRVI, RVI, sigma0 sum, difference and cross/co ratio of the local
+    means."""
     rows_c, idx_c, w_c, hn_c, nr_c, ni_c, nw_c, na_c = cal_co
     rows_x, idx_x, w_x, hn_x, nr_x, ni_x, nw_x, na_x = cal_x
     n, m = s_co.shape
