@@ -4,10 +4,14 @@ Prefect reads its settings at import, so the environment is set before any test
 module imports it.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="alignsar-test-prefect-")
+# removed at interpreter exit (after Prefect's ephemeral server and its database are gone)
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
