@@ -75,12 +75,20 @@ class Settings(BaseSettings):
         (5, 20), description="Window of the dual-pol covariance C2 and what derives from it.")
     speckle_window: Annotated[tuple[int, int], NoDecode] = Field(
         (5, 20), description="Window of the sigma0 local means (Quegan-Yu, soil moisture, pol. ratios).")
+    adaptive_coherence_window: Annotated[tuple[int, int] | None, NoDecode] = Field(
+        None, description="Window of the adaptive (homogeneous-pixel) coherence, e.g. 7x21; unset or 'off': "
+                          "not computed (it reads the stack's tile twice and tests every window pixel).")
+    shp_alpha: float = Field(0.05, gt=0.0, lt=1.0, description="Significance level of the homogeneous-pixel "
+                                                                "test of the adaptive coherence.")
     noise_removal: bool = Field(True, description="Remove thermal noise (noise LUT) from sigma0.")
     beta_gamma: bool = Field(False, description="Also write beta0 and gamma0 (linear and dB).")
 
-    @field_validator("tile_size", "coherence_window", "polarimetric_window", "speckle_window", mode="before")
+    @field_validator("tile_size", "coherence_window", "polarimetric_window", "speckle_window",
+                     "adaptive_coherence_window", mode="before")
     @classmethod
     def _parse_pair(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in ("", "off", "none", "false", "0"):
+            return None
         if isinstance(v, str):  # "512,4096", "512x4096", "[512, 4096]" or "7" (square)
             v = v.replace("x", ",").strip("()[] ")
             parts = [int(x) for x in v.split(",")]
@@ -89,9 +97,11 @@ class Settings(BaseSettings):
             return (v, v)
         return v
 
-    @field_validator("coherence_window", "polarimetric_window", "speckle_window")
+    @field_validator("coherence_window", "polarimetric_window", "speckle_window", "adaptive_coherence_window")
     @classmethod
-    def _check_window(cls, v: tuple[int, int]) -> tuple[int, int]:
+    def _check_window(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is None:
+            return v
         if min(v) < 1 or max(v) > 255:
             raise ValueError(f"window {v}: sizes must be 1..255 pixels (azimuth, range)")
         return v

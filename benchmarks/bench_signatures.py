@@ -366,6 +366,7 @@ def main() -> None:
     print(f"{'':52s} one {TILE[0]} x {TILE[1]} tile: {tile_peak:.0f} MB of numpy allocations at its peak")
 
     # ---------------------------------------------------------------- per-stage breakdown
+    mean_amp = np.sqrt(0.5 * (np.abs(vv) ** 2 + np.abs(vv_prev) ** 2)).astype(np.float32)  # stands in for 10 dates
     stages = {
         "amplitude + intensity + SLC phase (VV, VH)": lambda: [
             (sp.amplitude(s), sp.intensity(s), sp.slc_phase(s)) for s in (vv, vh)],
@@ -376,6 +377,9 @@ def main() -> None:
         "coherence (5 x 20, moving) + phase + ifg phase": lambda: (
             co.coherence(vv, vv_prev, WINDOW, removed, return_phase=True),
             sp.interferometric_phase(vv, vv_prev, removed)),
+        # optional (ALIGNSAR_ADAPTIVE_COHERENCE_WINDOW): every pixel of the window tested
+        "adaptive coherence 7 x 21, homogeneous pixels (one pair, VV)": lambda: co.adaptive_coherence(
+            vv, vv_prev, mean_amp, (7, 21), 10, removed_phase=removed),
     }
     if args.skip_stages:
         stages = {}

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from alignsar_core.settings import Settings, get_settings
@@ -64,4 +66,23 @@ def test_signature_windows_from_the_environment(monkeypatch):
     assert c.halo == (3, 10)  # the largest of the three windows per axis
     monkeypatch.setenv("ALIGNSAR_COHERENCE_WINDOW", "0x5")
     with pytest.raises(ValueError, match="window"):
+        get_settings()
+
+
+def test_adaptive_coherence_setting(monkeypatch):
+    from alignsar_core.signatures.tiles import SignatureConfig
+    from tasks.signature_tasks import signature_config
+
+    c = signature_config(get_settings())
+    assert c.adaptive_window is None and c.halo == (2, 10)  # off by default
+    monkeypatch.setenv("ALIGNSAR_ADAPTIVE_COHERENCE_WINDOW", "11x35")
+    monkeypatch.setenv("ALIGNSAR_SHP_ALPHA", "0.01")
+    c = signature_config(get_settings())
+    assert c.adaptive_window == (11, 35) and c.shp_alpha == 0.01
+    assert c.halo == (5, 17)  # the adaptive window is the largest
+    assert SignatureConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c  # kept in the store's attributes
+    monkeypatch.setenv("ALIGNSAR_ADAPTIVE_COHERENCE_WINDOW", "off")
+    assert get_settings().adaptive_coherence_window is None
+    monkeypatch.setenv("ALIGNSAR_SHP_ALPHA", "1.5")
+    with pytest.raises(ValueError, match="shp_alpha"):
         get_settings()

@@ -367,3 +367,52 @@ def test_each_date_has_its_own_valid_area(stage):
         both = v[a] & v[bb]
         assert np.array_equal(np.isfinite(sig.interferometric_phase_vv.values[ip]), both & ref_area)
         assert np.isnan(sig.coherence_vv.values[ip][~both]).all()
+
+
+def test_adaptive_coherence_in_the_stage(stage):
+    """With ``adaptive_window``: coherence_adaptive_{p} per pair and shp_count_{p} per
+    pixel, described; tiles equal the whole burst bit for bit; the values are
+    ``coherence.adaptive_coherence`` of the stack's two dates (DNs, removed-phase
+    difference) with the time-mean amplitude of the valid dates, NaN where the window
+    reaches either date's invalid area."""
+    config = tiles.SignatureConfig(adaptive_window=(7, 21), pair_pols=("VV",))
+    assert config.halo == (3, 10)
+    urls = {}
+    for name, tile in (("adaptive-tiled", TILE), ("adaptive-whole", (L, M))):
+        urls[name] = str(stage["root"] / "signatures" / f"{name}.zarr")
+        tiles.create_signature_store(urls[name], stage["stack_url"], tile, config=config,
+                                     calibration=stage["calibration"])
+        for t in tiles.tile_grid(urls[name]):
+            tiles.compute_tile(stage["stack_url"], urls[name], t, calibration=stage["calibration"])
+    a = xr.open_zarr(urls["adaptive-tiled"], consolidated=False).load()
+    b = xr.open_zarr(urls["adaptive-whole"], consolidated=False).load()
+    for v in ("coherence_adaptive_vv", "shp_count_vv", "coherence_vv"):
+        assert np.array_equal(a[v].values, b[v].values, equal_nan=True), v
+        for key in ("units", "long_name", "formula", "reference"):
+            assert a[v].attrs.get(key), (v, key)
+    assert "coherence_adaptive_vh" not in a and a.coherence_adaptive_vv.attrs["window"] == [7, 21]
+    assert "Jiang" in a.coherence_adaptive_vv.attrs["reference"]
+    stack = xr.open_zarr(stage["stack_url"], consolidated=False)
+    valid = stack.valid.values.astype(bool)
+    slc = stack.slc_vv.values
+    n_valid = valid.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        amp = np.where(n_valid > 0, np.where(valid, np.abs(slc).astype(np.float64), 0).sum(axis=0) / n_valid, np.nan)
+    cnt = a.shp_count_vv.values
+    inner = _inner()
+    assert cnt[inner].min() >= 1 and cnt[inner].max() <= 147
+    np.testing.assert_array_equal(cnt[inner], co.shp_count(amp.astype(np.float32), (7, 21), n_valid)[inner])
+    removed = stack.removed_phase.values
+    for ip, (t0, t1) in enumerate(zip(a.pair_first.values, a.pair_second.values)):
+        expect = co.adaptive_coherence(slc[t0], slc[t1], amp.astype(np.float32), (7, 21), n_valid,
+                                       removed_phase=removed[t1] - removed[t0])
+        got = a.coherence_adaptive_vv.values[ip]
+        ok = np.isfinite(got)
+        window_valid = box_mean((valid[t0] & valid[t1]).astype(np.float32), (7, 21)) == 1.0
+        assert not ok[~window_valid].any()
+        assert np.array_equal(ok[window_valid & inner], np.isfinite(expect[window_valid & inner]))
+        assert ok[window_valid & inner].mean() > 0.999
+        # the stage forms cos / sin of the phase in float32: ~1e-6 of the sums
+        np.testing.assert_allclose(got[ok], expect[ok], atol=2e-5)
+        # more looks than the 5 x 20 boxcar and the same scene: a lower (less biased) mean
+        assert np.nanmean(got[inner]) < np.nanmean(a.coherence_vv.values[ip][inner])

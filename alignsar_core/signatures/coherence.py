@@ -10,6 +10,13 @@ per block, as sarxarray's ``complex_coherence`` / xarray ``coarsen(boundary="tri
 Removing the reference and topographic phase inside the window matters: fringes in the
 window lower the sample coherence.
 
+``adaptive_coherence`` sums over the statistically homogeneous pixels (SHP) of a
+larger window instead of all of it: the neighbours whose time-mean amplitude lies in
+the confidence interval of the centre pixel's (Jiang, Ding, Hanssen, Malhotra & Chang
+2015, "Fast statistically homogeneous pixel selection for covariance matrix
+estimation for multitemporal InSAR", IEEE TGRS 53(3): FaSHPS). Field edges and point
+targets then no longer mix unlike scatterers into one estimate.
+
 The magnitude of the sample coherence is biased upwards for small numbers of looks and
 low coherence; for N independent looks its expectation is (Touzi, Lopes, Bruniquel &
 Vachon 1999, "Coherence estimation for SAR imagery", IEEE TGRS 37(1), eq. 11):
@@ -25,9 +32,10 @@ import math
 import numba
 import numpy as np
 
-from .window import as_window, halo_for, hermitian_box, pair_inputs, run_split
+from .window import _cross_row, _offsets, as_window, halo_for, hermitian_box, pair_inputs, run_split
 
-__all__ = ["ATTRS", "coherence", "complex_coherence", "multilook_coherence",
+__all__ = ["ATTRS", "coherence", "complex_coherence", "multilook_coherence", "adaptive_coherence",
+           "shp_tolerance", "shp_count",
            "expected_coherence_magnitude", "unbias_coherence", "effective_looks",
            "estimate_looks", "halo_for"]
 
@@ -43,6 +51,20 @@ ATTRS: dict[str, dict[str, str]] = {
         "units": "rad", "long_name": "phase of the complex coherence (multilooked interferometric phase)",
         "formula": "arg(sum_W s1 s2* exp(-i phi_removed)) in (-pi, pi]",
         "reference": _REF,
+    },
+    "coherence_adaptive": {
+        "units": "1", "long_name": "interferometric coherence magnitude (adaptive: homogeneous pixels only)",
+        "formula": "|sum_S s1 s2* exp(-i phi_removed)| / sqrt(sum_S |s1|^2 sum_S |s2|^2), S the statistically "
+                   "homogeneous pixels of the window: |A_q - A_p| <= z_(1-alpha/2) CV A_p / sqrt(N), A the "
+                   "time-mean amplitude over the N valid dates, CV = sqrt(4/pi - 1) (Rayleigh amplitude)",
+        "reference": "Jiang, Ding, Hanssen, Malhotra & Chang 2015, Fast statistically homogeneous pixel selection "
+                     "for covariance matrix estimation for multitemporal InSAR, IEEE TGRS 53(3); " + _REF,
+    },
+    "shp_count": {
+        "units": "1", "long_name": "number of statistically homogeneous pixels in the adaptive window",
+        "formula": "#{q in W : |A_q - A_p| <= z_(1-alpha/2) CV A_p / sqrt(N)} (the centre pixel included): the "
+                   "looks of coherence_adaptive",
+        "reference": "Jiang, Ding, Hanssen, Malhotra & Chang 2015, IEEE TGRS 53(3)",
     },
     "coherence_unbiased": {
         "units": "1", "long_name": "coherence magnitude corrected for estimation bias",
@@ -147,6 +169,177 @@ def multilook_coherence(s1: np.ndarray, s2: np.ndarray, looks=(5, 20),
     ph = np.arctan2(out[2] + np.float32(0.0), out[1])
     ph[ph <= -np.float32(np.pi)] = np.float32(np.pi)
     return out[0], ph
+
+
+# --------------------------------------------------------------------------------------
+# Adaptive (SHP) coherence: Jiang et al. 2015 (FaSHPS)
+
+#: Coefficient of variation of a single-look amplitude (Rayleigh): sqrt(4 / pi - 1).
+RAYLEIGH_CV = math.sqrt(4.0 / math.pi - 1.0)
+
+
+def shp_tolerance(n_dates, alpha: float = 0.05) -> np.ndarray:
+    """Relative half-width of the (1 - alpha) confidence interval of a pixel's time-mean
+    amplitude over ``n_dates`` single-look dates: z_(1-alpha/2) CV / sqrt(N), CV the
+    Rayleigh amplitude's coefficient of variation (Jiang et al. 2015, FaSHPS: the sample
+    mean of N amplitudes is near-Gaussian, with standard deviation mu CV / sqrt(N)).
+    float32, NaN where N < 1."""
+    from scipy.stats import norm
+
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha {alpha}: a significance level in (0, 1) is needed")
+    n = np.asarray(n_dates, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tol = norm.ppf(1.0 - alpha / 2.0) * RAYLEIGH_CV / np.sqrt(n)
+    return np.where(n >= 1, tol, np.nan).astype(np.float32)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _shp_kernel(amp, tol, q_re, q_im, pa, pb, a0, a1, r0, r1, with_sums, start, stop, coh, cnt):
+    """Rows [start, stop): over every offset (da, dr) of the window, in one fixed order
+    (so a tile with the halo gives the whole array's sums bit for bit), add the
+    neighbour's products where it is homogeneous with the centre pixel: |A_q - A_p| <=
+    tol_p A_p (False for NaN amplitudes). Window truncated at the array edges.
+    Accumulated in float32 over at most a few hundred terms per pixel, columns in spans
+    that keep the five accumulator rows in L1."""
+    n, m = amp.shape
+    span = 1024
+    acc = np.empty((5, span), dtype=np.float32)
+    lim = np.empty(span, dtype=np.float32)
+    for i in range(start, stop):
+        for c0 in range(0, m, span):
+            c1 = min(m, c0 + span)
+            w = c1 - c0
+            acc[:, :w] = 0.0
+            ap = amp[i, c0:c1]
+            for t in range(w):
+                lim[t] = tol[i, c0 + t] * ap[t]
+            for da in range(-a0, a1 + 1):
+                ii = i + da
+                if ii < 0 or ii >= n:
+                    continue
+                for dr in range(-r0, r1 + 1):
+                    t_lo = max(0, -dr - c0)  # columns whose neighbour lies inside [0, m)
+                    t_hi = min(w, m - dr - c0)
+                    if t_hi <= t_lo:
+                        continue
+                    aq = amp[ii, c0 + dr + t_lo:c0 + dr + t_hi]
+                    apl = ap[t_lo:t_hi]
+                    lm = lim[t_lo:t_hi]
+                    k = acc[4, t_lo:t_hi]
+                    if with_sums:
+                        xr = q_re[ii, c0 + dr + t_lo:c0 + dr + t_hi]
+                        xi = q_im[ii, c0 + dr + t_lo:c0 + dr + t_hi]
+                        ya = pa[ii, c0 + dr + t_lo:c0 + dr + t_hi]
+                        yb = pb[ii, c0 + dr + t_lo:c0 + dr + t_hi]
+                        s0 = acc[0, t_lo:t_hi]
+                        s1 = acc[1, t_lo:t_hi]
+                        s2 = acc[2, t_lo:t_hi]
+                        s3 = acc[3, t_lo:t_hi]
+                        for t in range(t_hi - t_lo):  # (LLVM vectorises this with masked adds)
+                            if abs(aq[t] - apl[t]) <= lm[t]:
+                                s0[t] += xr[t]
+                                s1[t] += xi[t]
+                                s2[t] += ya[t]
+                                s3[t] += yb[t]
+                                k[t] += np.float32(1.0)
+                    else:
+                        for t in range(t_hi - t_lo):
+                            if abs(aq[t] - apl[t]) <= lm[t]:
+                                k[t] += np.float32(1.0)
+            for t in range(w):
+                cnt[i, c0 + t] = acc[4, t]
+                if with_sums:
+                    d = np.float64(acc[2, t]) * np.float64(acc[3, t])
+                    if d > 0.0 and acc[4, t] > 0.0:
+                        coh[i, c0 + t] = min(1.0, np.sqrt(np.float64(acc[0, t]) ** 2 + np.float64(acc[1, t]) ** 2)
+                                             / np.sqrt(d))
+                    else:
+                        coh[i, c0 + t] = np.nan
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _products_kernel(s1, s2, cph, sph, use_phase, start, stop, q_re, q_im, pa, pb):
+    """Rows [start, stop): s1 s2* exp(-i phi) (``window._cross_row``), |s1|^2, |s2|^2
+    in float32."""
+    for i in range(start, stop):
+        ii = i if use_phase else 0  # (the phase placeholder is 1 x 1)
+        _cross_row(s1[i], s2[i], cph[ii], sph[ii], use_phase, q_re[i], q_im[i])
+        x1 = s1[i]
+        x2 = s2[i]
+        o2, o3 = pa[i], pb[i]
+        for j in range(x1.size):
+            xr = np.float32(x1[j].real)
+            xi = np.float32(x1[j].imag)
+            yr = np.float32(x2[j].real)
+            yi = np.float32(x2[j].imag)
+            o2[j] = xr * xr + xi * xi
+            o3[j] = yr * yr + yi * yi
+
+
+def _shp_inputs(mean_amplitude, n_dates, alpha):
+    amp = np.ascontiguousarray(mean_amplitude, dtype=np.float32)
+    if amp.ndim != 2:
+        raise ValueError(f"mean_amplitude must be 2-D (azimuth, range), got shape {amp.shape}")
+    tol = np.ascontiguousarray(np.broadcast_to(shp_tolerance(n_dates, alpha), amp.shape), dtype=np.float32)
+    return amp, tol
+
+
+def shp_count(mean_amplitude: np.ndarray, window, n_dates, alpha: float = 0.05) -> np.ndarray:
+    """Number of statistically homogeneous pixels of each pixel's ``window`` (float32,
+    the centre included; 0 where the pixel's amplitude is NaN): the looks of
+    ``adaptive_coherence``. Test as there. Halo ``halo_for(window)``."""
+    a, r = as_window(window)
+    amp, tol = _shp_inputs(mean_amplitude, n_dates, alpha)
+    cnt = np.empty(amp.shape, dtype=np.float32)
+    z = np.zeros((1, 1), dtype=np.float32)
+    (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
+    run_split(_shp_kernel, amp.shape[0], (amp, tol, z, z, z, z, a0, a1, r0, r1, False), (z, cnt))
+    return cnt
+
+
+def adaptive_coherence(s1: np.ndarray, s2: np.ndarray, mean_amplitude: np.ndarray, window=(7, 21),
+                       n_dates=1, alpha: float = 0.05, removed_phase: np.ndarray | None = None,
+                       return_count: bool = False):
+    """Adaptive coherence magnitude: the boxcar estimator summed over the statistically
+    homogeneous pixels (SHP) S of a moving (az, rg) ``window`` only (Jiang et al. 2015,
+    FaSHPS):
+
+        gamma = |sum_S s1 s2* exp(-i phi_removed)| / sqrt(sum_S |s1|^2 sum_S |s2|^2)
+        S = {q in W : |A_q - A_p| <= z_(1-alpha/2) CV A_p / sqrt(N)}
+
+    ``removed_phase``: phi (rad) or its (cos, sin) (``fused.phase_factors``).
+    ``mean_amplitude`` A: the time-mean amplitude of each pixel over the N = ``n_dates``
+    valid dates of the stack (scalar or per pixel; NaN where a pixel has none: output
+    NaN); CV = sqrt(4/pi - 1), the Rayleigh amplitude's coefficient of variation, so the
+    interval is the (1 - alpha) confidence interval of the centre pixel's mean. The
+    centre pixel is always in S. Unlike the boxcar (``coherence``), a window across a
+    field edge or next to a bright point only sums the pixels like the centre, so the
+    estimate keeps the centre's coherence up to the edge; the number of looks varies per
+    pixel (``return_count``: also ``shp_count``, the looks for ``unbias_coherence``).
+
+    float32 in [0, 1]; windows truncated at the array edges; halo ``halo_for(window)``.
+    Cost grows with the window's pixel count (every neighbour is tested): about
+    0.12 us per pixel for 7 x 21 (147 pixels) on one core.
+    """
+    a, r = as_window(window)
+    if isinstance(removed_phase, tuple):  # (cos, sin) of the phase, computed once per pair
+        s1, s2, _, _ = pair_inputs(s1, s2, None)
+        cph, sph = (np.ascontiguousarray(x, dtype=np.float32) for x in removed_phase)
+        if cph.shape != s1.shape or sph.shape != s1.shape:
+            raise ValueError(f"removed phase shape {cph.shape} != SLC shape {s1.shape}")
+    else:
+        s1, s2, cph, sph = pair_inputs(s1, s2, removed_phase)
+    amp, tol = _shp_inputs(mean_amplitude, n_dates, alpha)
+    if amp.shape != s1.shape:
+        raise ValueError(f"mean_amplitude shape {amp.shape} != SLC shape {s1.shape}")
+    q_re, q_im, pa, pb = (np.empty(s1.shape, dtype=np.float32) for _ in range(4))
+    run_split(_products_kernel, s1.shape[0], (s1, s2, cph, sph, removed_phase is not None), (q_re, q_im, pa, pb))
+    coh = np.empty(s1.shape, dtype=np.float32)
+    cnt = np.empty(s1.shape, dtype=np.float32)
+    (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
+    run_split(_shp_kernel, s1.shape[0], (amp, tol, q_re, q_im, pa, pb, a0, a1, r0, r1, True), (coh, cnt))
+    return (coh, cnt) if return_count else coh
 
 
 # --------------------------------------------------------------------------------------

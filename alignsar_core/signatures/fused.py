@@ -42,7 +42,7 @@ import numpy as np
 from ..calibration import CalibrationLut, NoiseLut
 from .polarimetric import _h_alpha, dual_params
 from .single_pol import fix_minus_pi, to_db
-from .window import (_BLOCK_ROWS, _SPAN_COLS, _offsets, _unit_setup, _window_sums, as_window, run_split,
+from .window import (_BLOCK_ROWS, _SPAN_COLS, _cross_row, _offsets, _unit_setup, _window_sums, as_window, run_split,
                      split_rows)
 
 __all__ = ["TileCalibration", "dual_date", "single_date", "power", "phase_factors", "pair"]
@@ -351,25 +351,10 @@ def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0
             wi0 = np.float32(1.0) - wi
             l0 = rows[k, j0:j1]
             l1 = rows[k + 1, j0:j1]
-            xa = s_a[r, j0:j1]
-            xb = s_b[r, j0:j1]
             qr = rbufs[0, 0, e0:e0 + nj]
             qi = rbufs[1, 0, e0:e0 + nj]
-            for t in range(nj):
-                xr = np.float32(xa[t].real)
-                xi = np.float32(xa[t].imag)
-                yr = np.float32(xb[t].real)
-                yi = np.float32(xb[t].imag)
-                qr[t] = xr * yr + xi * yi
-                qi[t] = xi * yr - xr * yi
-            if use_phase:  # times exp(-i phi)
-                cr = cph[r, j0:j1]
-                sr = sph[r, j0:j1]
-                for t in range(nj):
-                    pr = qr[t]
-                    pim = qi[t]
-                    qr[t] = pr * cr[t] + pim * sr[t]
-                    qi[t] = pim * cr[t] - pr * sr[t]
+            rr = r if use_phase else 0  # (the phase placeholder is 1 x 1: an empty slice, not read)
+            _cross_row(s_a[r, j0:j1], s_b[r, j0:j1], cph[rr, j0:j1], sph[rr, j0:j1], use_phase, qr, qi)
             if i0 <= r < i1:  # the single-look interferogram of the unit's own pixels
                 o0 = ifg[0][r, c0:c1]
                 o1 = ifg[1][r, c0:c1]

@@ -26,8 +26,12 @@ per date (time, azimuth, range)
 per pair (pair, azimuth, range), pairs (a, b) with a earlier than b
     interferometric_phase_{p}     single look, reference + topographic phase removed
     coherence_{p}, coherence_phase_{p}   moving-window estimate (coherence window)
+    coherence_adaptive_{p}        with ``SignatureConfig.adaptive_window``: summed over the
+                                  statistically homogeneous pixels of that window only
+                                  (Jiang et al. 2015; ``coherence.adaptive_coherence``)
 per pixel (azimuth, range)
     sigma0_dry, sigma0_wet        the soil-moisture references (dB)
+    shp_count_{p}                 with the adaptive window: its homogeneous pixels (looks)
     latitude, longitude, height, incidence_angle, look_angle, slant_range, heading,
     layover_shadow                local metadata copied from the stack (self-describing)
 
@@ -119,10 +123,16 @@ class SignatureConfig:
     beta_gamma: bool = False
     pair_pols: tuple[str, ...] | None = None  # None: every polarisation of the stack
     soil_moisture_percentiles: tuple[float, float] = (5.0, 95.0)
+    adaptive_window: tuple[int, int] | None = None  # None: no adaptive (SHP) coherence
+    shp_alpha: float = 0.05  # significance level of the SHP test
 
     def __post_init__(self):
         for name in ("coherence_window", "polarimetric_window", "speckle_window"):
             object.__setattr__(self, name, as_window(getattr(self, name)))
+        if self.adaptive_window is not None:
+            object.__setattr__(self, "adaptive_window", as_window(self.adaptive_window))
+        if not 0.0 < self.shp_alpha < 1.0:
+            raise ValueError(f"shp_alpha {self.shp_alpha}: a significance level in (0, 1) is needed")
         if self.pair_pols is not None:
             object.__setattr__(self, "pair_pols", tuple(p.upper() for p in self.pair_pols))
         lo, hi = self.soil_moisture_percentiles
@@ -132,8 +142,14 @@ class SignatureConfig:
     @property
     def halo(self) -> tuple[int, int]:
         """Rows/columns each side that every windowed estimator of the stage needs."""
-        hs = [halo_for(w) for w in (self.coherence_window, self.polarimetric_window, self.speckle_window)]
+        hs = [halo_for(w) for w in self.windows]
         return max(h[0] for h in hs), max(h[1] for h in hs)
+
+    @property
+    def windows(self) -> tuple[tuple[int, int], ...]:
+        """Every window of the stage's estimators."""
+        ws = (self.coherence_window, self.polarimetric_window, self.speckle_window)
+        return ws + ((self.adaptive_window,) if self.adaptive_window is not None else ())
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -142,8 +158,9 @@ class SignatureConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SignatureConfig":
         d = dict(d)
-        for k in ("coherence_window", "polarimetric_window", "speckle_window", "soil_moisture_percentiles"):
-            if k in d:
+        for k in ("coherence_window", "polarimetric_window", "speckle_window", "soil_moisture_percentiles",
+                  "adaptive_window"):
+            if d.get(k) is not None:
                 d[k] = tuple(d[k])
         if d.get("pair_pols") is not None:
             d["pair_pols"] = tuple(d["pair_pols"])
@@ -362,6 +379,8 @@ def pair_signatures(s_a: np.ndarray, s_b: np.ndarray, removed_phase: np.ndarray 
 def _window_of(name: str, config: SignatureConfig) -> tuple[int, int]:
     """The window of a windowed output: coherence, C2 (and what derives from it) or the
     speckle window (local means and what derives from them)."""
+    if name.startswith("coherence_adaptive") and config.adaptive_window is not None:
+        return config.adaptive_window
     if name.startswith("coherence"):
         return config.coherence_window
     if name in ("c11", "c22", "c12_real", "c12_imag", "entropy_dual", "alpha_dual", "degree_of_polarisation",
@@ -515,6 +534,23 @@ def variable_attrs(pols: Sequence[str], config: SignatureConfig, calibration: Ca
                 bias_note=(f"biased upwards (Touzi et al. 1999 eq. 11): E|gamma_hat| = {bias0:.3f} for true "
                            f"|gamma| = 0 with N_eff = {looks:.1f} effective looks of the window "
                            "(coherence.expected_coherence_magnitude / unbias_coherence)")))
+        if config.adaptive_window is not None:
+            aw = list(config.adaptive_window)
+            test = (f"window {aw} (az, rg), alpha = {config.shp_alpha}; A = time-mean |DN| over the stack's valid "
+                    "dates of each pixel")
+            base = co.ATTRS["coherence_adaptive"]
+            v[f"coherence_adaptive_{pl}"] = ("pair", _a(
+                base, long_name=f"{base['long_name']}, {p}",
+                formula=(base["formula"].replace("phi_removed", "(removed_b - removed_a)")
+                         .replace("s1", "s_a").replace("s2", "s_b") + f"; {test}; s = DN (the factor 1 / A_sigma^2 "
+                         "is common to both dates)"),
+                window=aw, shp_alpha=config.shp_alpha, polarisation=p,
+                bias_note="biased upwards like the boxcar estimate, with the looks of shp_count_" + pl
+                          + " (coherence.unbias_coherence per pixel)"))
+            base = co.ATTRS["shp_count"]
+            v[f"shp_count_{pl}"] = ("pixel", _a(base, long_name=f"{base['long_name']}, {p}",
+                                                formula=f"{base['formula']}; {test}", window=aw,
+                                                shp_alpha=config.shp_alpha, polarisation=p))
     return v
 
 
@@ -638,6 +674,25 @@ def _mark_tile(sig, i0: int, j0: int) -> None:
         sig["tile_complete"][i0 // ta, j0 // tr] = 1
 
 
+def _mean_amplitudes(src, valid, ref_valid, pols, n_t, box, secs):
+    """Time-mean amplitude |DN| of each polarisation over every date's valid area on the
+    tile + halo (NaN where no date is valid), and the number of valid dates per pixel:
+    the inputs of the homogeneous-pixel test of ``coherence.adaptive_coherence``."""
+    e0, e1, f0, f1 = box
+    t0 = time.perf_counter()
+    total = {p: np.zeros((e1 - e0, f1 - f0), np.float64) for p in pols}
+    n_valid = np.zeros((e1 - e0, f1 - f0), np.int32)
+    for t in range(n_t):
+        ok = ref_valid & (np.asarray(valid[t, e0:e1, f0:f1]) > 0) if valid is not None else ref_valid
+        n_valid += ok
+        for p in pols:
+            total[p] += np.where(ok, np.abs(np.asarray(src[p][t, e0:e1, f0:f1])), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        amp = {p: np.where(n_valid > 0, total[p] / n_valid, np.nan).astype(np.float32) for p in pols}
+    secs["read"] += time.perf_counter() - t0
+    return amp, n_valid
+
+
 def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice], *,
                  calibration: CalibrationInputs | None = None,
                  storage_options: dict[str, Any] | None = None,
@@ -683,7 +738,7 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
     ref_valid = valid_rows[:, None] & valid_cols[None, :]  # the reference's valid area, tile + halo
     valid = ref_valid[crop]
     has_date_valid = "valid" in stk  # stacks written before per-date masks have only the reference's
-    windows = {config.speckle_window, config.polarimetric_window, config.coherence_window}
+    windows = set(config.windows)
 
     def date_masks(m: np.ndarray) -> dict[Any, np.ndarray]:
         """Output masks of a date (or pair) from its valid area on the tile + halo: the
@@ -765,6 +820,14 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
             _mark_tile(sig, i0, j0)
             secs["total"] = time.perf_counter() - t_start
             return secs
+        if config.adaptive_window is not None:  # a first pass over the dates: the time-mean amplitudes
+            amp, n_valid = _mean_amplitudes(src, stk["valid"] if has_date_valid else None, ref_valid, pair_pols,
+                                            n_t, (e0, e1, f0, f1), secs)
+            t0 = time.perf_counter()
+            for p in pair_pols:
+                write(f"shp_count_{p.lower()}", None,
+                      co.shp_count(amp[p], config.adaptive_window, n_valid, config.shp_alpha))
+            secs["compute"] += time.perf_counter() - t0
         ahead = readers.submit(read, order[0])
         for k, t in enumerate(order):
             cur = ahead.result()
@@ -799,6 +862,11 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
                 masks = date_masks(kept[a]["valid"] & kept[b]["valid"])
                 res = {p: pair_signatures(kept[a][p], kept[b][p], removed, config, pair_cal[p],
                                           kept[a][f"power_{p}"], kept[b][f"power_{p}"]) for p in pair_pols}
+                if config.adaptive_window is not None:
+                    for p in pair_pols:
+                        res[p]["coherence_adaptive"] = co.adaptive_coherence(
+                            kept[a][p], kept[b][p], amp[p], config.adaptive_window, n_valid, config.shp_alpha,
+                            removed_phase=removed)
                 secs["compute"] += time.perf_counter() - t0
                 for p, r in res.items():
                     for name, value in r.items():

@@ -140,6 +140,27 @@ def _window_sums(bufs, nout, wlen, step, dst):
             dst[t] = x0[t]
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _cross_row(xa, xb, cph, sph, use_phase, qr, qi):
+    """qr + i qi = xa xb* exp(-i phi) of two complex64 row segments in float32 (cph, sph:
+    cos and sin of phi on the segment, read only with ``use_phase``): the same
+    arithmetic for every pixel, wherever a tile starts (numpy's complex multiply differs
+    in the last bit between its SIMD body and its tail)."""
+    for t in range(xa.size):
+        xr = np.float32(xa[t].real)
+        xi = np.float32(xa[t].imag)
+        yr = np.float32(xb[t].real)
+        yi = np.float32(xb[t].imag)
+        qr[t] = xr * yr + xi * yi
+        qi[t] = xi * yr - xr * yi
+    if use_phase:  # times exp(-i phi) = cos phi - i sin phi
+        for t in range(xa.size):
+            pr = qr[t]
+            pim = qi[t]
+            qr[t] = pr * cph[t] + pim * sph[t]
+            qi[t] = pim * cph[t] - pr * sph[t]
+
+
 @numba.njit(cache=True, nogil=True)
 def _unit_bounds(u, ns, block, span, n, m):
     """Output rows [i0, i1) and columns [c0, c1) of work unit u (row-major units)."""
