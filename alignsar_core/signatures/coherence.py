@@ -264,17 +264,7 @@ def _products_kernel(s1, s2, cph, sph, use_phase, start, stop, q_re, q_im, pa, p
     in float32."""
     for i in range(start, stop):
         ii = i if use_phase else 0  # (the phase placeholder is 1 x 1)
-        _cross_row(s1[i], s2[i], cph[ii], sph[ii], use_phase, q_re[i], q_im[i])
-        x1 = s1[i]
-        x2 = s2[i]
-        o2, o3 = pa[i], pb[i]
-        for j in range(x1.size):
-            xr = np.float32(x1[j].real)
-            xi = np.float32(x1[j].imag)
-            yr = np.float32(x2[j].real)
-            yi = np.float32(x2[j].imag)
-            o2[j] = xr * xr + xi * xi
-            o3[j] = yr * yr + yi * yi
+        _cross_row(s1[i], s2[i], cph[ii], sph[ii], use_phase, q_re[i], q_im[i], True, pa[i], pb[i])
 
 
 def _shp_inputs(mean_amplitude, n_dates, alpha):

@@ -354,7 +354,7 @@ def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0
             qr = rbufs[0, 0, e0:e0 + nj]
             qi = rbufs[1, 0, e0:e0 + nj]
             rr = r if use_phase else 0  # (the phase placeholder is 1 x 1: an empty slice, not read)
-            _cross_row(s_a[r, j0:j1], s_b[r, j0:j1], cph[rr, j0:j1], sph[rr, j0:j1], use_phase, qr, qi)
+            _cross_row(s_a[r, j0:j1], s_b[r, j0:j1], cph[rr, j0:j1], sph[rr, j0:j1], use_phase, qr, qi, False, qr, qi)
             if i0 <= r < i1:  # the single-look interferogram of the unit's own pixels
                 o0 = ifg[0][r, c0:c1]
                 o1 = ifg[1][r, c0:c1]

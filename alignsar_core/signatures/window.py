@@ -141,11 +141,12 @@ def _window_sums(bufs, nout, wlen, step, dst):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _cross_row(xa, xb, cph, sph, use_phase, qr, qi):
+def _cross_row(xa, xb, cph, sph, use_phase, qr, qi, powers, pa, pb):
     """qr + i qi = xa xb* exp(-i phi) of two complex64 row segments in float32 (cph, sph:
-    cos and sin of phi on the segment, read only with ``use_phase``): the same
-    arithmetic for every pixel, wherever a tile starts (numpy's complex multiply differs
-    in the last bit between its SIMD body and its tail)."""
+    cos and sin of phi on the segment, read only with ``use_phase``), and with
+    ``powers`` pa = |xa|^2, pb = |xb|^2: the same arithmetic for every pixel, wherever
+    a tile starts (numpy's complex multiply differs in the last bit between its SIMD
+    body and its tail)."""
     for t in range(xa.size):
         xr = np.float32(xa[t].real)
         xi = np.float32(xa[t].imag)
@@ -153,6 +154,9 @@ def _cross_row(xa, xb, cph, sph, use_phase, qr, qi):
         yi = np.float32(xb[t].imag)
         qr[t] = xr * yr + xi * yi
         qi[t] = xi * yr - xr * yi
+        if powers:
+            pa[t] = xr * xr + xi * xi
+            pb[t] = yr * yr + yi * yi
     if use_phase:  # times exp(-i phi) = cos phi - i sin phi
         for t in range(xa.size):
             pr = qr[t]
