@@ -226,8 +226,7 @@ def _dual_row(c11, c22, c12r, c12i, mc, mx, p1, p2, c2a, dop, dprvi, rvi, ssum, 
     """The C2 parameters (``polarimetric.dual_params``), RVI and the local-mean sum,
     difference and cross/co ratio of one output row (1-D slices: numba vectorises)."""
     for t in range(c11.size):
-        x2 = np.float64(c12r[t]) ** 2 + np.float64(c12i[t]) ** 2
-        p1[t], p2[t], c2a[t], dop[t], dprvi[t] = dual_params(np.float64(c11[t]), np.float64(c22[t]), x2)
+        p1[t], p2[t], c2a[t], dop[t], dprvi[t] = dual_params(c11[t], c22[t], c12r[t], c12i[t])
     for t in range(c11.size):
         rvi[t] = np.float32(4.0) * c22[t] / (c11[t] + c22[t])
         ssum[t] = mc[t] + mx[t]

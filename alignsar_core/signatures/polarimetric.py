@@ -136,32 +136,39 @@ def intensity_ratio(i_cross: np.ndarray, i_co: np.ndarray, db: bool = False) -> 
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _dual_eig(a, b, x2):
+def _dual_eig(a, b, re, im):
     """l1, l2 (closed form), delta = C11 - C22 and disc = l1 - l2 of C2 with C11 = a,
-    C22 = b, |C12|^2 = x2 (float64)."""
+    C22 = b, C12 = re + i im (float32). The determinant C11 C22 - |C12|^2 is formed in
+    float64, where the products of float32 values are exact (no cancellation error as
+    the channels near full polarisation); the rest in float32 (relative error ~1e-7,
+    4x faster than float64 divisions and square roots)."""
+    f = np.float32
+    det = f(np.float64(a) * np.float64(b) - (np.float64(re) * np.float64(re) + np.float64(im) * np.float64(im)))
     dlt = a - b
-    disc = np.sqrt(dlt * dlt + 4.0 * x2)
-    l1 = 0.5 * (a + b + disc)
+    disc = np.sqrt(dlt * dlt + f(4.0) * (re * re + im * im))
+    l1 = f(0.5) * (a + b + disc)
     # l2 = det / l1 keeps precision when l2 << l1 (no cancellation as in tr - disc)
-    l2 = (a * b - x2) / l1 if l1 > 0.0 else 0.0
-    return l1, max(l2, 0.0), dlt, disc
+    l2 = det / l1 if l1 > f(0.0) else f(0.0)
+    return l1, max(l2, f(0.0)), dlt, disc
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def dual_params(a, b, x2):
-    """Per-pixel dual-pol parameters of C2 (C11 = a, C22 = b, |C12|^2 = x2; any common
-    scale): p1 = l1/tr, p2 = max(l2/tr, 1e-30) (for p log p), cos(2 alpha1) = delta /
-    disc, degree of polarisation m = disc / tr and DpRVI = 1 - m p1; all NaN where
-    tr <= 0 (or a NaN input). Shared by ``_dual_kernel`` and the signature stage's fused
-    kernel (``signatures.fused``)."""
-    l1, l2, dlt, disc = _dual_eig(a, b, x2)
+def dual_params(a, b, re, im):
+    """Per-pixel dual-pol parameters of C2 (C11 = a, C22 = b, C12 = re + i im, float32;
+    any common scale): p1 = l1/tr, p2 = max(l2/tr, 1e-30) (for p log p), cos(2 alpha1)
+    = delta / disc, degree of polarisation m = disc / tr and DpRVI = 1 - m p1; all NaN
+    where tr <= 0 (or a NaN input). Shared by ``_dual_kernel`` and the signature stage's
+    fused kernel (``signatures.fused``)."""
+    f = np.float32
+    l1, l2, dlt, disc = _dual_eig(a, b, re, im)
     tr = l1 + l2
-    if tr > 0.0:
-        p1 = l1 / tr
-        m = disc / tr
-        c = dlt / disc if disc > 0.0 else 0.0  # degenerate (l1 = l2): alpha1 = 45
-        return p1, max(l2 / tr, 1e-30), min(1.0, max(-1.0, c)), m, 1.0 - m * p1
-    return np.nan, np.nan, np.nan, np.nan, np.nan
+    if tr > f(0.0):
+        inv = f(1.0) / tr
+        p1 = l1 * inv
+        m = disc * inv
+        c = dlt / disc if disc > f(0.0) else f(0.0)  # degenerate (l1 = l2): alpha1 = 45
+        return p1, max(l2 * inv, f(1e-30)), min(f(1.0), max(f(-1.0), c)), m, f(1.0) - m * p1
+    return f(np.nan), f(np.nan), f(np.nan), f(np.nan), f(np.nan)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -171,8 +178,7 @@ def _eig_kernel(c11, c22, c12r, c12i, start, stop, l1o, l2o):
     c11, c22, c12r, c12i = c11[start:stop], c22[start:stop], c12r[start:stop], c12i[start:stop]
     l1o, l2o = l1o[start:stop], l2o[start:stop]
     for i in range(stop - start):
-        x2 = np.float64(c12r[i]) ** 2 + np.float64(c12i[i]) ** 2
-        l1, l2, _, _ = _dual_eig(np.float64(c11[i]), np.float64(c22[i]), x2)
+        l1, l2, _, _ = _dual_eig(c11[i], c22[i], c12r[i], c12i[i])
         l1o[i] = l1
         l2o[i] = l2
 
@@ -183,8 +189,7 @@ def _dual_kernel(c11, c22, c12r, c12i, start, stop, p1o, p2o, cos2a, dpol, dprvi
     c11, c22, c12r, c12i = c11[start:stop], c22[start:stop], c12r[start:stop], c12i[start:stop]
     p1o, p2o, cos2a, dpol, dprvi = p1o[start:stop], p2o[start:stop], cos2a[start:stop], dpol[start:stop], dprvi[start:stop]
     for i in range(stop - start):
-        x2 = np.float64(c12r[i]) ** 2 + np.float64(c12i[i]) ** 2
-        p1o[i], p2o[i], cos2a[i], dpol[i], dprvi[i] = dual_params(np.float64(c11[i]), np.float64(c22[i]), x2)
+        p1o[i], p2o[i], cos2a[i], dpol[i], dprvi[i] = dual_params(c11[i], c22[i], c12r[i], c12i[i])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
