@@ -151,10 +151,12 @@ def tiles(n, m, tile=TILE):
             for i0 in range(0, n, tile[0]) for j0 in range(0, m, tile[1])]
 
 
-def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m):
+def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m, writer=None):
     """Read tile + halo, compute, write the cropped region of every output (``outputs``:
     a (k, n, m) array, or a ``ChunkFile``); returns the seconds spent reading,
-    computing and writing."""
+    computing and writing. With ``writer`` (an executor) the writes run there, while the
+    caller goes on with the next tile (as the stage's ``compute_tile`` overlaps its
+    region writes with the next date), and the third value is their future."""
     ha, hr = config.halo
     e0, e1, f0, f1 = max(0, i0 - ha), min(n, i1 + ha), max(0, j0 - hr), min(m, j1 + hr)
     from alignsar_core.runtime import tune_malloc
@@ -168,13 +170,18 @@ def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m):
     res = tile_signatures(vv, vh, vv_prev, vh_prev, removed, np.arange(e0, e1) + LINE_OFFSET, np.arange(f0, f1),
                           calibration, config, prev_powers)
     t2 = time.perf_counter()
-    for k, name in enumerate(names):
-        region = res[name][i0 - e0:i1 - e0, j0 - f0:j1 - f0]
-        if isinstance(outputs, ChunkFile):
-            outputs.write(k, i0, j0, region)
-        else:
-            outputs[k, i0:i1, j0:j1] = region
-    return t1 - t0, t2 - t1, time.perf_counter() - t2
+
+    def write():
+        t3 = time.perf_counter()
+        for k, name in enumerate(names):
+            region = res[name][i0 - e0:i1 - e0, j0 - f0:j1 - f0]
+            if isinstance(outputs, ChunkFile):
+                outputs.write(k, i0, j0, region)
+            else:
+                outputs[k, i0:i1, j0:j1] = region
+        return time.perf_counter() - t3
+
+    return t1 - t0, t2 - t1, (writer.submit(write) if writer is not None else write())
 
 
 class ChunkFile:
@@ -346,13 +353,24 @@ def main() -> None:
 
     splits = []
 
+    from concurrent.futures import ThreadPoolExecutor
+
     def in_process():
-        splits.append(np.sum([run_tile(inputs, outputs, names, calibration, config, *b, n, m) for b in all_tiles], axis=0))
+        times, pending = [], None
+        with ThreadPoolExecutor(1) as writer:  # one tile's writes overlap the next tile's read and compute
+            for b in all_tiles:
+                tr, tc, fut = run_tile(inputs, outputs, names, calibration, config, *b, n, m, writer=writer)
+                if pending is not None:
+                    times[-1][2] = pending.result()  # at most one tile's outputs wait in memory
+                times.append([tr, tc, 0.0])
+                pending = fut
+            times[-1][2] = pending.result()
+        splits.append(np.sum(times, axis=0))
 
     in_process()  # compile / warm
     reset_peak()
     t = best_of(args.repeat, in_process)
-    row(f"this process, tile loop, numba {numba.get_num_threads()} threads", *t, floor, _status("VmHWM"))
+    row(f"this process, tile loop, numba {numba.get_num_threads()} threads + 1 writer", *t, floor, _status("VmHWM"))
     print(f"{'':52s} seconds summed over tiles (last run): read {splits[-1][0]:.2f}, "
           f"compute {splits[-1][1]:.2f}, write {splits[-1][2]:.2f}")
     reference = [_digest(o) for o in outputs]
@@ -378,7 +396,7 @@ def main() -> None:
             co.coherence(vv, vv_prev, WINDOW, removed, return_phase=True),
             sp.interferometric_phase(vv, vv_prev, removed)),
         # optional (ALIGNSAR_ADAPTIVE_COHERENCE_WINDOW): every pixel of the window tested
-        "adaptive coherence 7 x 21, homogeneous pixels (one pair, VV)": lambda: co.adaptive_coherence(
+        "adaptive coherence 7 x 21 (one pair, VV)": lambda: co.adaptive_coherence(
             vv, vv_prev, mean_amp, (7, 21), 10, removed_phase=removed),
     }
     if args.skip_stages:
