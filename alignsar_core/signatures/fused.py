@@ -380,15 +380,15 @@ def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0
             o0 = gam[0][i, c0:c1]
             o1 = gam[1][i, c0:c1]
             o2 = gam[2][i, c0:c1]
-            for t in range(w_):
-                d = np.float64(ra[t]) * np.float64(rb[t])
-                if d > 0.0:
-                    q = 1.0 / (np.sqrt(d) * (naz * cnt_rg[t]))
+            nz = np.float32(naz)
+            for t in range(w_):  # float32: sqrt of each power (their product may underflow)
+                if ra[t] > np.float32(0.0) and rb[t] > np.float32(0.0):
+                    q = np.float32(1.0) / (np.sqrt(ra[t]) * np.sqrt(rb[t]) * (nz * cnt_rg[t]))
                     gr = gre[t] * q
                     gi = gim[t] * q
-                    o0[t] = min(1.0, np.sqrt(gr * gr + gi * gi))
+                    o0[t] = min(np.float32(1.0), np.sqrt(gr * gr + gi * gi))
                     o1[t] = gr
-                    o2[t] = gi + 0.0
+                    o2[t] = gi + np.float32(0.0)
                 else:
                     o0[t] = np.nan
                     o1[t] = np.nan
