@@ -82,6 +82,8 @@ class Settings(BaseSettings):
                                                                 "test of the adaptive coherence.")
     noise_removal: bool = Field(True, description="Remove thermal noise (noise LUT) from sigma0.")
     beta_gamma: bool = Field(False, description="Also write beta0 and gamma0 (linear and dB).")
+    slc_signatures: bool = Field(True, description="Write the amplitude, intensity and SLC phase of the "
+                                                   "coregistered DNs per date (6 float32 layers per dual-pol date).")
 
     @field_validator("tile_size", "coherence_window", "polarimetric_window", "speckle_window",
                      "adaptive_coherence_window", mode="before")

@@ -27,8 +27,9 @@ the shared-memory inputs the worker touched).
     .venv/bin/python benchmarks/bench_signatures.py [--samples 21632] [--repeat 2] [--workers 1,2] [--beta-gamma]
 
 Outputs of one burst-date (default ``SignatureConfig``: windows 5 x 20, thermal noise
-removed): per polarisation sigma0 linear and dB and its 5 x 20 local mean (the input of
-the Quegan-Yu filter and the soil-moisture index); dual-pol C11, C22, Re/Im C12,
+removed): per polarisation amplitude, intensity and SLC phase of the DNs, sigma0 linear
+and dB and its 5 x 20 local mean (the input of the Quegan-Yu filter and the
+soil-moisture index); dual-pol C11, C22, Re/Im C12,
 entropy, alpha, degree of polarisation, DpRVI, RVI, sigma0 sum, difference and
 cross/co ratio in dB; per pair and polarisation (VV, VH, with the previous date)
 interferometric phase, coherence and coherence phase. ``--beta-gamma`` adds beta0 and
@@ -151,19 +152,30 @@ def tiles(n, m, tile=TILE):
             for i0 in range(0, n, tile[0]) for j0 in range(0, m, tile[1])]
 
 
-def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m, writer=None):
+def read_tile(inputs, config, i0, i1, j0, j1, n, m):
+    """The tile + halo of the five inputs (contiguous copies, as read from a store) and
+    the seconds it took."""
+    ha, hr = config.halo
+    e0, e1, f0, f1 = max(0, i0 - ha), min(n, i1 + ha), max(0, j0 - hr), min(m, j1 + hr)
+    t0 = time.perf_counter()
+    arrays = [np.ascontiguousarray(a[e0:e1, f0:f1]) for a in inputs[:5]]
+    return arrays, time.perf_counter() - t0
+
+
+def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m, writer=None, ahead=None):
     """Read tile + halo, compute, write the cropped region of every output (``outputs``:
     a (k, n, m) array, or a ``ChunkFile``); returns the seconds spent reading,
-    computing and writing. With ``writer`` (an executor) the writes run there, while the
-    caller goes on with the next tile (as the stage's ``compute_tile`` overlaps its
-    region writes with the next date), and the third value is their future."""
+    computing and writing. As the stage's ``compute_tile`` overlaps its reads and
+    region writes with compute: ``ahead``, a future of this tile's ``read_tile``
+    (started while the previous tile computed); ``writer``, an executor for the writes
+    (the caller goes on with the next tile; the third value is their future)."""
     ha, hr = config.halo
     e0, e1, f0, f1 = max(0, i0 - ha), min(n, i1 + ha), max(0, j0 - hr), min(m, j1 + hr)
     from alignsar_core.runtime import tune_malloc
 
     tune_malloc()  # as the stage's compute_tile
-    t0 = time.perf_counter()
-    vv, vh, vv_prev, vh_prev, removed = (np.ascontiguousarray(a[e0:e1, f0:f1]) for a in inputs[:5])
+    (vv, vh, vv_prev, vh_prev, removed), t_read = (ahead.result() if ahead is not None else
+                                                   read_tile(inputs, config, i0, i1, j0, j1, n, m))
     t1 = time.perf_counter()
     # the previous date's window powers: kept in memory by the stage from that date's pass
     prev_powers = {"VV": inputs[5][e0:e1, f0:f1], "VH": inputs[6][e0:e1, f0:f1]}
@@ -181,7 +193,7 @@ def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m, 
                 outputs[k, i0:i1, j0:j1] = region
         return time.perf_counter() - t3
 
-    return t1 - t0, t2 - t1, (writer.submit(write) if writer is not None else write())
+    return t_read, t2 - t1, (writer.submit(write) if writer is not None else write())
 
 
 class ChunkFile:
@@ -357,9 +369,15 @@ def main() -> None:
 
     def in_process():
         times, pending = [], None
-        with ThreadPoolExecutor(1) as writer:  # one tile's writes overlap the next tile's read and compute
-            for b in all_tiles:
-                tr, tc, fut = run_tile(inputs, outputs, names, calibration, config, *b, n, m, writer=writer)
+        # one tile's writes and the next tile's read overlap this tile's compute
+        with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as reader:
+            ahead = reader.submit(read_tile, inputs, config, *all_tiles[0], n, m)
+            for k, b in enumerate(all_tiles):
+                this = ahead
+                if k + 1 < len(all_tiles):
+                    ahead = reader.submit(read_tile, inputs, config, *all_tiles[k + 1], n, m)
+                tr, tc, fut = run_tile(inputs, outputs, names, calibration, config, *b, n, m, writer=writer,
+                                       ahead=this)
                 if pending is not None:
                     times[-1][2] = pending.result()  # at most one tile's outputs wait in memory
                 times.append([tr, tc, 0.0])
@@ -370,7 +388,7 @@ def main() -> None:
     in_process()  # compile / warm
     reset_peak()
     t = best_of(args.repeat, in_process)
-    row(f"this process, tile loop, numba {numba.get_num_threads()} threads + 1 writer", *t, floor, _status("VmHWM"))
+    row(f"this process, tile loop, numba {numba.get_num_threads()} threads, I/O overlapped", *t, floor, _status("VmHWM"))
     print(f"{'':52s} seconds summed over tiles (last run): read {splits[-1][0]:.2f}, "
           f"compute {splits[-1][1]:.2f}, write {splits[-1][2]:.2f}")
     reference = [_digest(o) for o in outputs]

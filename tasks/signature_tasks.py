@@ -54,7 +54,8 @@ def signature_config(settings: Settings) -> SignatureConfig:
     return SignatureConfig(coherence_window=settings.coherence_window,
                            polarimetric_window=settings.polarimetric_window,
                            speckle_window=settings.speckle_window, noise_removal=settings.noise_removal,
-                           beta_gamma=settings.beta_gamma, adaptive_window=settings.adaptive_coherence_window,
+                           beta_gamma=settings.beta_gamma, slc_signatures=settings.slc_signatures,
+                           adaptive_window=settings.adaptive_coherence_window,
                            shp_alpha=settings.shp_alpha)
 
 

@@ -75,6 +75,9 @@ def test_adaptive_coherence_setting(monkeypatch):
 
     c = signature_config(get_settings())
     assert c.adaptive_window is None and c.halo == (2, 10)  # off by default
+    assert c.slc_signatures  # amplitude, intensity, SLC phase: on by default
+    monkeypatch.setenv("ALIGNSAR_SLC_SIGNATURES", "false")
+    assert not signature_config(get_settings()).slc_signatures
     monkeypatch.setenv("ALIGNSAR_ADAPTIVE_COHERENCE_WINDOW", "11x35")
     monkeypatch.setenv("ALIGNSAR_SHP_ALPHA", "0.01")
     c = signature_config(get_settings())

@@ -13,6 +13,7 @@ from scipy.ndimage import uniform_filter
 from alignsar_core import speckle, store
 from alignsar_core.signatures import coherence as co
 from alignsar_core.signatures import soil_moisture as sm
+from alignsar_core.signatures import single_pol as sp
 from alignsar_core.signatures import tiles
 from alignsar_core.signatures.single_pol import to_db
 from alignsar_core.signatures.window import box_mean
@@ -416,3 +417,25 @@ def test_adaptive_coherence_in_the_stage(stage):
         np.testing.assert_allclose(got[ok], expect[ok], atol=2e-5)
         # more looks than the 5 x 20 boxcar and the same scene: a lower (less biased) mean
         assert np.nanmean(got[inner]) < np.nanmean(a.coherence_vv.values[ip][inner])
+
+
+def test_slc_signatures_are_the_coregistered_dns(stage):
+    """amplitude, intensity and SLC phase of each date: |DN|, |DN|^2 and arg(DN) of the
+    stack's coregistered SLC on the date's valid area, NaN outside it (the fused kernel's
+    intensity and amplitude bit for bit those of ``single_pol``)."""
+    sig = stage["sig"]
+    stack = xr.open_zarr(stage["stack_url"], consolidated=False)
+    b = json.loads(stack.attrs["burst"])
+    rows = (np.arange(L) >= b["valid_first_line"]) & (np.arange(L) <= b["valid_last_line"])
+    cols = (np.arange(M) >= b["valid_first_sample"]) & (np.arange(M) <= b["valid_last_sample"])
+    for t in range(3):
+        ok = stack.valid.values[t].astype(bool) & rows[:, None] & cols[None, :]
+        for p in ("vv", "vh"):
+            dn = stack[f"slc_{p}"].values[t]
+            amp, inten, ph = (sig[f"{k}_{p}"].values[t] for k in ("amplitude", "intensity", "slc_phase"))
+            assert np.array_equal(np.isfinite(amp), ok) and np.array_equal(np.isfinite(ph), ok)
+            np.testing.assert_array_equal(amp[ok], sp.amplitude(dn[ok]))
+            np.testing.assert_array_equal(inten[ok], sp.intensity(dn[ok]))
+            np.testing.assert_allclose(np.angle(np.exp(1j * (ph[ok] - np.angle(dn[ok])))), 0, atol=1e-6)
+            assert ph[ok].max() <= np.float32(np.pi) and ph[ok].min() > -np.float32(np.pi)
+            assert sig[f"amplitude_{p}"].attrs["formula"] == "|DN|" and sig[f"slc_phase_{p}"].attrs["units"] == "rad"

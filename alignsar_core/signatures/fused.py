@@ -41,7 +41,7 @@ import numpy as np
 
 from ..calibration import CalibrationLut, NoiseLut
 from .polarimetric import _h_alpha, dual_params
-from .single_pol import fix_minus_pi, to_db
+from .single_pol import amplitude_row, fix_minus_pi, to_db
 from .window import (_BLOCK_ROWS, _SPAN_COLS, _cross_row, _offsets, _unit_setup, _window_sums, as_window, run_split,
                      split_rows)
 
@@ -125,11 +125,12 @@ def _calibrate_row(s_row, j0, j1, r, rows, idx, w, has_noise, nrows, nidx, nw, n
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _date_kernel(s_co, s_x, dual, cal_co, cal_x, valid_rows, vs0, vs1, a0, a1, r0, r1, block, span,
+def _date_kernel(s_co, s_x, dual, slc, cal_co, cal_x, valid_rows, vs0, vs1, a0, a1, r0, r1, block, span,
                  u_start, u_stop, sig, means, der):
     """Work units [u_start, u_stop) of one date (see ``dual_date`` / ``single_date``).
 
-    Outputs are tuples of (n, m) float32 arrays. sig: sigma0 per pixel (co, cross).
+    Outputs are tuples of (n, m) float32 arrays. sig: sigma0 per pixel (co, cross), and
+    with ``slc`` |DN|^2 (co, cross) and |DN| (co, cross), NaN outside the valid area.
     means: dual C11, C22, Re C12, Im C12, <sigma0_co>, <sigma0_cross>; single <|z|^2>,
     <sigma0> (+ placeholders). der (dual only): p1, p2, cos 2 alpha1, degree of
     polarisation, DpRVI, RVI, sigma0 sum, difference and cross/co ratio of the local
@@ -164,16 +165,14 @@ def _date_kernel(s_co, s_x, dual, cal_co, cal_x, valid_rows, vs0, vs1, a0, a1, r
             k = r - (i0 - a0)
             own = i0 <= r < i1
             if own:
-                o = sig[0][r, c0:c1]
-                for t in range(w):
-                    o[t] = sc[c0 - j0 + t]
+                _own_row(sig[0][r, c0:c1], sig[2][r, c0:c1], sig[4][r, c0:c1], sc[c0 - j0:], pc[c0 - j0:],
+                         s_co[r, c0:c1], slc)
             if dual:
                 _calibrate_row(s_x[r], j0, j1, r, rows_x, idx_x, w_x, hn_x, nr_x, ni_x, nw_x, na_x, vr, vs0, vs1,
                                px, gx, sx)
                 if own:
-                    o = sig[1][r, c0:c1]
-                    for t in range(w):
-                        o[t] = sx[c0 - j0 + t]
+                    _own_row(sig[1][r, c0:c1], sig[3][r, c0:c1], sig[5][r, c0:c1], sx[c0 - j0:], px[c0 - j0:],
+                             s_x[r, c0:c1], slc)
                 q11 = rbufs[0, 0, e0:e0 + nj]
                 q22 = rbufs[1, 0, e0:e0 + nj]
                 q12r = rbufs[2, 0, e0:e0 + nj]
@@ -222,6 +221,21 @@ def _date_kernel(s_co, s_x, dual, cal_co, cal_x, valid_rows, vs0, vs1, a0, a1, r
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _own_row(o_sig, o_int, o_amp, sg, p, x, slc):
+    """One output row's single-look values: sigma0, and with ``slc`` the intensity |DN|^2
+    (p, as ``single_pol.intensity``) and the amplitude of the DNs x
+    (``single_pol.amplitude_row``), NaN where sigma0 is (outside the valid area)."""
+    for t in range(o_sig.size):
+        o_sig[t] = sg[t]
+    if slc:
+        amplitude_row(x, o_amp)
+        for t in range(o_sig.size):
+            ok = sg[t] == sg[t]
+            o_int[t] = p[t] if ok else np.float32(np.nan)
+            o_amp[t] = o_amp[t] if ok else np.float32(np.nan)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _dual_row(c11, c22, c12r, c12i, mc, mx, p1, p2, c2a, dop, dprvi, rvi, ssum, sdiff, ratio):
     """The C2 parameters (``polarimetric.dual_params``), RVI and the local-mean sum,
     difference and cross/co ratio of one output row (1-D slices: numba vectorises)."""
@@ -250,7 +264,8 @@ def _prepare(s, valid_rows, valid_samples):
 
 
 def dual_date(s_co: np.ndarray, s_x: np.ndarray, cal_co: TileCalibration, cal_x: TileCalibration,
-              speckle_window, polarimetric_window, valid_rows=None, valid_samples=None) -> dict[str, np.ndarray]:
+              speckle_window, polarimetric_window, valid_rows=None, valid_samples=None,
+              slc: bool = False) -> dict[str, np.ndarray]:
     """Every per-date signature of a dual-pol date (co- and cross-pol DNs on one tile),
     float32 arrays of the tile's shape:
 
@@ -266,6 +281,9 @@ def dual_date(s_co: np.ndarray, s_x: np.ndarray, cal_co: TileCalibration, cal_x:
                               Mandal et al. 2020; ``polarimetric.dual_params``)
     rvi_dual                  4 C22 / (C11 + C22)
     sigma0_sum, sigma0_difference, cross_pol_ratio_db   of the local means
+    intensity_co, intensity_cross, amplitude_co, amplitude_cross   with ``slc``: |DN|^2
+                              and |DN| (``single_pol.intensity`` / ``amplitude``, bit
+                              for bit), NaN outside the valid area
 
     The speckle and polarimetric windows must be equal (one window pass); otherwise use
     the separate functions. Halo ``window.halo_for(window)``.
@@ -280,16 +298,18 @@ def dual_date(s_co: np.ndarray, s_x: np.ndarray, cal_co: TileCalibration, cal_x:
     n, m = s_co.shape
     # one array per output (not one (k, n, m) block): tile-sized arrays are reused from
     # the malloc heap (``runtime.tune_malloc``) instead of fresh, zeroed pages
-    sig = tuple(np.empty((n, m), dtype=np.float32) for _ in range(2))
+    sig = _sig_outputs((n, m), 2, slc)
     means = tuple(np.empty((n, m), dtype=np.float32) for _ in range(6))
     der = tuple(np.empty((n, m), dtype=np.float32) for _ in range(9))
     (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
     run_split(_date_kernel, _units((n, m)),
-              (s_co, s_x, True, cal_co.args(), cal_x.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS),
-              (sig, means, der))
+              (s_co, s_x, True, slc, cal_co.args(), cal_x.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS,
+               _SPAN_COLS), (sig, means, der))
     p1, p2, cos2a, dop, dp, rvi, ssum, sdiff, ratio = der
     h, alpha = _h_alpha(p1.ravel(), p2.ravel(), cos2a.ravel())
-    return {"sigma0_co": sig[0], "sigma0_co_db": to_db(sig[0]), "sigma0_cross": sig[1],
+    extra = {"intensity_co": sig[2], "intensity_cross": sig[3], "amplitude_co": sig[4],
+             "amplitude_cross": sig[5]} if slc else {}
+    return extra | {"sigma0_co": sig[0], "sigma0_co_db": to_db(sig[0]), "sigma0_cross": sig[1],
             "sigma0_cross_db": to_db(sig[1]), "local_mean_co": means[4], "local_mean_cross": means[5],
             "c11": means[0], "c22": means[1], "c12_real": means[2], "c12_imag": means[3],
             "entropy_dual": h.reshape(n, m), "alpha_dual": alpha.reshape(n, m), "degree_of_polarisation": dop,
@@ -297,21 +317,31 @@ def dual_date(s_co: np.ndarray, s_x: np.ndarray, cal_co: TileCalibration, cal_x:
             "cross_pol_ratio_db": to_db(ratio)}
 
 
+def _sig_outputs(shape, channels, slc):
+    """The kernel's single-look outputs: sigma0 of each channel, then (with ``slc``) the
+    intensities and amplitudes; 1 x 1 placeholders for what is not computed (one tuple
+    type for every case: one compiled kernel)."""
+    def one(used):
+        return np.empty(shape, dtype=np.float32) if used else _NONE_F
+    return tuple(one(k < channels and (g == 0 or slc)) for g in range(3) for k in range(2))
+
+
 def single_date(s: np.ndarray, cal: TileCalibration, window, valid_rows=None,
-                valid_samples=None) -> dict[str, np.ndarray]:
+                valid_samples=None, slc: bool = False) -> dict[str, np.ndarray]:
     """sigma0 (per pixel, as ``dual_date``), sigma0_db, local_mean (boxcar mean of
     sigma0) and power (boxcar mean of |z|^2, z = DN / A_sigma) of one channel over
-    ``window``, one pass."""
+    ``window``, one pass; with ``slc`` also intensity and amplitude (as ``dual_date``)."""
     a, r = as_window(window)
     s, vr, vs0, vs1 = _prepare(s, valid_rows, valid_samples)
     n, m = s.shape
-    sig = (np.empty((n, m), dtype=np.float32), _NONE_F)  # (2-tuples: one kernel type for both cases)
+    sig = _sig_outputs((n, m), 1, slc)
     means = tuple(np.empty((n, m), dtype=np.float32) for _ in range(2)) + (_NONE_F,) * 4
     (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
     run_split(_date_kernel, _units((n, m)),
-              (s, s, False, cal.args(), cal.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS),
+              (s, s, False, slc, cal.args(), cal.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS),
               (sig, means, (_NONE_F,) * 9))
-    return {"sigma0": sig[0], "sigma0_db": to_db(sig[0]), "local_mean": means[1], "power": means[0]}
+    extra = {"intensity": sig[2], "amplitude": sig[4]} if slc else {}
+    return extra | {"sigma0": sig[0], "sigma0_db": to_db(sig[0]), "local_mean": means[1], "power": means[0]}
 
 
 def power(s: np.ndarray, cal: TileCalibration, window) -> np.ndarray:

@@ -14,6 +14,8 @@ Variables (``p`` a polarisation of the stack, lower case: vv, vh; co = VV or HH,
 cross = VH or HV; every variable carries units, long_name, formula and reference):
 
 per date (time, azimuth, range)
+    amplitude_{p}, intensity_{p}, slc_phase_{p}   |DN|, |DN|^2, arg(DN) of the coregistered
+                                  SLC (``SignatureConfig.slc_signatures``, default on)
     sigma0_{p}, sigma0_{p}_db     calibrated backscatter, thermal noise removed (config)
     beta0_{p}[_db], gamma0_{p}[_db]  only with ``SignatureConfig.beta_gamma``
     c11, c22, c12_real, c12_imag  dual-pol covariance C2 of DN / A_sigma (polarimetric window)
@@ -121,6 +123,7 @@ class SignatureConfig:
     speckle_window: tuple[int, int] = (5, 20)
     noise_removal: bool = True
     beta_gamma: bool = False
+    slc_signatures: bool = True  # amplitude, intensity and SLC phase of the coregistered DNs
     pair_pols: tuple[str, ...] | None = None  # None: every polarisation of the stack
     soil_moisture_percentiles: tuple[float, float] = (5.0, 95.0)
     adaptive_window: tuple[int, int] | None = None  # None: no adaptive (SHP) coherence
@@ -292,7 +295,9 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
     A_sigma (no noise removal; Lee & Pottier 2009 ch. 3), entropy_dual, alpha_dual,
     degree_of_polarisation, dprvi (Cloude 2007; Mandal et al. 2020), rvi_dual =
     4 C22 / (C11 + C22), and sigma0_sum / sigma0_difference / cross_pol_ratio_db of the
-    local means. Windowed outputs need the halo ``config.halo``.
+    local means; with ``config.slc_signatures`` amplitude_{p} = |DN|, intensity_{p} = |DN|^2
+    and slc_phase_{p} = arg(DN) of the coregistered digital numbers. Windowed outputs
+    need the halo ``config.halo``.
 
     ``powers``: a dict to receive, per polarisation, <|z|^2> over the coherence window
     (the power terms of ``pair_signatures``: C11 / C22 when the windows agree), so each
@@ -310,19 +315,24 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
     got_power: dict[str, np.ndarray] = {}
     if co_ and cross and config.speckle_window == config.polarimetric_window:
         d = fused.dual_date(by_upper[co_], by_upper[cross], cals[co_], cals[cross], config.speckle_window,
-                            config.polarimetric_window, **va)
+                            config.polarimetric_window, **va, slc=config.slc_signatures)
+        names = {"sigma0_{r}": "sigma0_{p}", "sigma0_{r}_db": "sigma0_{p}_db",
+                 "local_mean_{r}": "sigma0_{p}_local_mean"}  # fused output -> stage variable
+        if config.slc_signatures:
+            names |= {"intensity_{r}": "intensity_{p}", "amplitude_{r}": "amplitude_{p}"}
         for p, role in ((co_, "co"), (cross, "cross")):
-            for suf in ("", "_db"):
-                out[f"sigma0_{p.lower()}{suf}"] = d.pop(f"sigma0_{role}{suf}")
-            out[f"sigma0_{p.lower()}_local_mean"] = d.pop(f"local_mean_{role}")
+            for src, dst in names.items():
+                out[dst.format(p=p.lower())] = d.pop(src.format(r=role))
         out.update(d)
         if cw == config.polarimetric_window:
             got_power = {co_: out["c11"], cross: out["c22"]}
     else:
         for p, s in by_upper.items():
-            d = fused.single_date(s, cals[p], config.speckle_window, **va)
+            d = fused.single_date(s, cals[p], config.speckle_window, **va, slc=config.slc_signatures)
             out[f"sigma0_{p.lower()}"], out[f"sigma0_{p.lower()}_db"] = d["sigma0"], d["sigma0_db"]
             out[f"sigma0_{p.lower()}_local_mean"] = d["local_mean"]
+            if config.slc_signatures:
+                out[f"intensity_{p.lower()}"], out[f"amplitude_{p.lower()}"] = d["intensity"], d["amplitude"]
             if cw == config.speckle_window:
                 got_power[p] = d["power"]
         if co_ and cross:
@@ -348,6 +358,9 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
             for k, v in cal.items():
                 out[f"{k}_{p.lower()}"] = v
                 out[f"{k}_{p.lower()}_db"] = sp.to_db(v)
+    if config.slc_signatures:  # (intensity and amplitude come from the fused pass above)
+        for p, s in by_upper.items():
+            out[f"slc_phase_{p.lower()}"] = sp.slc_phase(s)
     if powers is not None:
         for p, s in by_upper.items():
             powers[p] = got_power[p] if p in got_power else fused.power(s, cals[p], cw)
@@ -391,9 +404,9 @@ def _window_of(name: str, config: SignatureConfig) -> tuple[int, int]:
 
 def _single_look(name: str) -> bool:
     """Outputs of one pixel (masked by the pixel's validity), not of a window."""
-    parts = name.removesuffix("_db").split("_")
-    return (len(parts) == 2 and parts[0] in ("sigma0", "beta0", "gamma0") and parts[1] in ("vv", "vh", "hh", "hv")) \
-        or name == "interferometric_phase"
+    parts = name.removesuffix("_db").removeprefix("slc_").split("_")
+    return (len(parts) == 2 and parts[0] in ("sigma0", "beta0", "gamma0", "amplitude", "intensity", "phase")
+            and parts[1] in ("vv", "vh", "hh", "hv")) or name == "interferometric_phase"
 
 
 def pairs_for(n_dates: int, reference: int = 0) -> list[tuple[int, int]]:
@@ -460,6 +473,12 @@ def variable_attrs(pols: Sequence[str], config: SignatureConfig, calibration: Ca
     names = ("sigma0", "beta0", "gamma0") if config.beta_gamma else ("sigma0",)
     for p in pols:
         pl = p.lower()
+        if config.slc_signatures:
+            for k in ("amplitude", "intensity", "slc_phase"):
+                base = sp.ATTRS[k]
+                v[f"{k}_{pl}"] = ("time", _a(base, long_name=f"{base['long_name']}, {p}, coregistered onto the "
+                                             "reference grid", formula=base["formula"].replace("s", "DN", 1)
+                                             if k != "slc_phase" else "arg(DN) in (-pi, pi]", polarisation=p))
         for k in names:
             for suf in ("", "_db"):
                 base = sp.ATTRS[f"{k}{suf}"]
@@ -900,6 +919,6 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
 
 #: Per-date variables of a dual-pol (VV + VH) stack with the default configuration.
 SIGNATURE_VARIABLES_PER_DATE = (
-    "sigma0_vv", "sigma0_vv_db", "sigma0_vh", "sigma0_vh_db", "c11", "c22", "c12_real", "c12_imag",
+    "amplitude_vv", "intensity_vv", "slc_phase_vv", "amplitude_vh", "intensity_vh", "slc_phase_vh", "sigma0_vv", "sigma0_vv_db", "sigma0_vh", "sigma0_vh_db", "c11", "c22", "c12_real", "c12_imag",
     "entropy_dual", "alpha_dual", "degree_of_polarisation", "dprvi", "rvi_dual", "sigma0_sum",
     "sigma0_difference", "cross_pol_ratio_db", "sigma0_vv_quegan_yu", "sigma0_vh_quegan_yu", "soil_moisture_index")
