@@ -44,7 +44,9 @@ def _same_inputs(sig_url: str, stack_attrs: dict[str, Any], config: SignatureCon
         return (grid and "tile_complete" in g
                 and json.loads(attrs.get("source_acquisitions", "[]")) == list(stack_attrs.get("acquisitions", []))
                 and attrs.get("burst") == stack_attrs.get("burst")
-                and SignatureConfig.from_dict(json.loads(attrs["signature_config"])) == config)
+                # the stored settings exactly, every key: a store of an older version lacks
+                # the newer settings (and their variables), so it is rebuilt
+                and json.loads(attrs["signature_config"]) == json.loads(json.dumps(config.to_dict())))
     except (KeyError, ValueError, FileNotFoundError):  # an unreadable or older store: rebuild it
         return False
 

@@ -439,3 +439,23 @@ def test_slc_signatures_are_the_coregistered_dns(stage):
             np.testing.assert_allclose(np.angle(np.exp(1j * (ph[ok] - np.angle(dn[ok])))), 0, atol=1e-6)
             assert ph[ok].max() <= np.float32(np.pi) and ph[ok].min() > -np.float32(np.pi)
             assert sig[f"amplitude_{p}"].attrs["formula"] == "|DN|" and sig[f"slc_phase_{p}"].attrs["units"] == "rad"
+
+
+def test_a_store_of_older_settings_is_not_kept(stage, tmp_path):
+    """A signature store whose stored settings lack a newer setting (written by an
+    older version, without that setting's variables) is not taken as up to date."""
+    from alignsar_core.settings import Settings
+    from tasks.signature_tasks import _same_inputs, signature_config
+
+    settings = Settings(storage_root=str(tmp_path / "out"), tile_size=TILE)
+    config = signature_config(settings)
+    url = str(tmp_path / "sig.zarr")
+    tiles.create_signature_store(url, stage["stack_url"], TILE, config=config, calibration=stage["calibration"])
+    stack_attrs = dict(store.open_group(stage["stack_url"], mode="r").attrs)
+    assert _same_inputs(url, stack_attrs, config, settings)
+    g = store.open_group(url)
+    old = json.loads(g.attrs["signature_config"])
+    del old["slc_signatures"]  # as a store written before the SLC signatures existed
+    g.attrs["signature_config"] = json.dumps(old)
+    assert tiles.SignatureConfig.from_dict(old) == config  # the defaults alone would call it the same
+    assert not _same_inputs(url, stack_attrs, config, settings)
