@@ -9,11 +9,12 @@ Prints, side by side in one run:
   * the memory-bandwidth floor: a plain numpy pass over the same bytes (one read of
     the inputs + one write of the outputs; also a plain copy of the inputs alone);
   * all signatures of one date (the float32 outputs listed at the start) on one full
-    burst: in this process (tile loop, numba on every core), and as Dask tasks over
-    512 x 4096 tiles with the halo on 1 and 2 workers (LocalCluster, processes, 1 thread
-    each, inputs as shared-memory arrays and outputs as a file of tile chunks on tmpfs
-    standing in for the Zarr stores: each task reads its tile + halo and writes one
-    chunk per output, ``ChunkFile``);
+    burst: in this process (a tile loop with numba on every core; and tiles side by
+    side, one thread and one numba thread each), and as Dask tasks over 512 x 4096
+    tiles with the halo on 1 and 2 workers (LocalCluster, processes, 1 thread each) and
+    on 1 worker with a thread per core (inputs as shared-memory arrays and outputs as a
+    file of tile chunks on tmpfs standing in for the Zarr stores: each task reads its
+    tile + halo and writes one chunk per output, ``ChunkFile``);
   * coherence 5 x 20: sarxarray's ``complex_coherence`` vs ours (the same multilook
     estimator; and our moving-window version), max abs difference;
   * sigma0: xarray-sentinel's ``calibrate_intensity`` vs ours, max relative difference;
@@ -393,6 +394,28 @@ def main() -> None:
           f"compute {splits[-1][1]:.2f}, write {splits[-1][2]:.2f}")
     reference = [_digest(o) for o in outputs]
 
+    # tiles side by side: one thread per core, each tile on one numba thread (as a Dask
+    # worker with a thread per core runs tile tasks); the kernels and numpy's loops
+    # release the GIL, and no thread waits for another's part of a kernel
+    cores = numba.get_num_threads()
+
+    def one_tile(b):
+        numba.set_num_threads(1)  # (per thread: this pool thread only)
+        return run_tile(inputs, outputs, names, calibration, config, *b, n, m)
+
+    def side_by_side():
+        with ThreadPoolExecutor(cores) as pool:
+            splits.append(np.sum(list(pool.map(one_tile, all_tiles)), axis=0))
+
+    if cores > 1:
+        side_by_side()
+        reset_peak()
+        t = best_of(args.repeat, side_by_side)
+        row(f"this process, {cores} tiles at a time, 1 numba thread each", *t, floor, _status("VmHWM"))
+        print(f"{'':52s} seconds summed over tiles (last run): read {splits[-1][0]:.2f}, "
+              f"compute {splits[-1][1]:.2f}, write {splits[-1][2]:.2f}; "
+              f"same outputs: {[_digest(o) for o in outputs] == reference}")
+
     # one tile's working memory (numpy allocations) in this process
     b = all_tiles[0]
     tracemalloc.start()
@@ -601,8 +624,13 @@ def _dask_runs(args, inputs, reference, names, calibration, config, all_tiles, n
         paths.append(os.path.join(tmp, "out.f32"))
         store = ChunkFile(paths[-1], len(names), n, m)
         store.create()
-        for nw in [int(w) for w in args.workers.split(",")]:
-            with LocalCluster(n_workers=nw, threads_per_worker=1, processes=True, dashboard_address=None,
+        # workers x threads: 1 and 2 single-threaded workers, and one worker with a thread
+        # per core (tiles side by side in one process, as the in-process run above)
+        layouts = [(int(w), 1) for w in args.workers.split(",")]
+        if (os.cpu_count() or 1) > 1:
+            layouts.append((1, os.cpu_count()))
+        for nw, nt in layouts:
+            with LocalCluster(n_workers=nw, threads_per_worker=nt, processes=True, dashboard_address=None,
                               memory_limit="2GiB", env={"NUMBA_NUM_THREADS": "1"}) as cluster, Client(cluster) as client:
                 cf, gf = client.scatter([calibration, config], broadcast=True)
 
@@ -619,7 +647,8 @@ def _dask_runs(args, inputs, reference, names, calibration, config, all_tiles, n
                     old = per_worker.get(pid, (0.0, 0.0))
                     per_worker[pid] = (max(old[0], mb), max(old[1], hwm))
                 peaks = ", ".join(f"{a:.0f} private / {b:.0f} RSS" for a, b in per_worker.values())
-                row(f"Dask, {nw} worker{'s' if nw > 1 else ''} (2 GiB memory limit each)", *t, floor, None,
+                label = f"{nw} worker{'s' if nw > 1 else ''}" + (f" x {nt} threads" if nt > 1 else "")
+                row(f"Dask, {label} (2 GiB memory limit each)", *t, floor, None,
                     f"  peak MB per worker: {peaks}")
                 print(f"{'':52s} task seconds summed over tiles (last run): read {split[0]:.2f}, "
                       f"compute {split[1]:.2f}, write {split[2]:.2f}")
