@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     dask_address: str | None = Field(
         None, description="Dask scheduler address (tcp://host:8786); unset = local cluster.")
     dask_workers: int = Field(2, ge=1, description="Workers of the local Dask cluster.")
-    dask_threads_per_worker: int = Field(1, ge=1, description="Threads per local worker.")
+    dask_threads_per_worker: int = Field(1, ge=1, description="Threads per local worker: tasks side by side, "
+                                                               "one numba thread each.")
     dem_url: str | None = Field(
         None, description="DEM GeoTIFF/COG (any CRS, heights above the WGS84 ellipsoid) for "
                           "coregistration; unset: INPUT/scene/dem.tif when the input holds one "

@@ -172,11 +172,14 @@ def make_task_runner(settings: Settings):
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
-    # Dask gives each local worker its share of the cores; numba's parallel kernels in a
-    # worker must not spread over all of them again (workers x cores threads). The
-    # variable goes to the worker processes only (Nanny env), not to this process.
+    # Dask gives each local worker its share of the cores and runs one task per worker
+    # thread; the tasks' numba kernels then run on one thread each, not spread over the
+    # cores again (threads x threads). Tasks side by side on one numba thread each are
+    # also faster than one task's kernels split over the cores: all signatures of a
+    # burst-date 1.6-1.8 s against 2.0-2.3 s on 2 cores (benchmarks/bench_signatures.py).
+    # The variable goes to the worker processes only (Nanny env), not to this process.
     return DaskTaskRunner(cluster_kwargs={
-        "env": {"NUMBA_NUM_THREADS": str(settings.dask_threads_per_worker)},
+        "env": {"NUMBA_NUM_THREADS": "1"},
         "n_workers": settings.dask_workers,
         "threads_per_worker": settings.dask_threads_per_worker,
         "processes": True,
