@@ -202,6 +202,17 @@ class NoiseLut:
         return self.range_lut.interpolate(lines, pixels) * self.azimuth_at_lines(lines)[:, None]
 
 
+@numba.njit(cache=True, nogil=True)
+def noise_line(nrows, nidx, nw, naz, i):
+    """The noise LUT on line i: weights w0, w1 and range rows n0, n1 so that the noise of
+    pixel j is w0 n0[j] + w1 n1[j] (range vectors blended between their lines, times
+    the azimuth vector). Shared by ``_intensities_kernel`` and the signature stage's
+    fused kernel (``signatures.fused._calibrate_row``): one arithmetic, the same bits."""
+    kn = nidx[i]
+    wn = nw[i]
+    return (np.float32(1.0) - wn) * naz[i], wn * naz[i], nrows[kn], nrows[kn + 1]
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _intensities_kernel(pairs, rows, idx, w, has_noise, nrows, nidx, nw, naz, clip,
                         valid_rows, vs0, vs1, out):
@@ -221,12 +232,7 @@ def _intensities_kernel(pairs, rows, idx, w, has_noise, nrows, nidx, nw, naz, cl
             im = np.float32(pr[2 * j + 1])
             p[j] = re * re + im * im
         if has_noise:
-            kn = nidx[i]
-            wn = nw[i]
-            w0 = (np.float32(1.0) - wn) * naz[i]
-            w1 = wn * naz[i]
-            n0 = nrows[kn]
-            n1 = nrows[kn + 1]
+            w0, w1, n0, n1 = noise_line(nrows, nidx, nw, naz, i)
             fill = np.float32(0.0) if clip else np.float32(np.nan)
             for j in range(m):
                 q = p[j] - (w0 * n0[j] + w1 * n1[j])

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..calibration import CalibrationLut, NoiseLut
+from ..calibration import CalibrationLut, NoiseLut, noise_line
 from .polarimetric import _h_alpha, dual_params
 from .single_pol import amplitude_row, fix_minus_pi, to_db
 from .window import (_BLOCK_ROWS, _SPAN_COLS, _cross_row, _offsets, _unit_setup, _window_sums, as_window, run_split,
@@ -85,7 +85,8 @@ class TileCalibration:
 def _calibrate_row(s_row, j0, j1, r, rows, idx, w, has_noise, nrows, nidx, nw, naz, valid, vs0, vs1, p, g, sig):
     """For columns j0..j1 of row r: p = |DN|^2, g = 1 / A^2 and sigma0 = (p - N) / A^2
     (negative clipped to 0, NaN outside the valid area): the arithmetic of
-    ``calibration._intensities_kernel``, so sigma0 is bit-identical to it."""
+    ``calibration._intensities_kernel`` (the noise of the line from the same
+    ``calibration.noise_line``), so sigma0 is bit-identical to it."""
     k = idx[r]
     wi = w[r]
     wi0 = np.float32(1.0) - wi
@@ -96,12 +97,7 @@ def _calibrate_row(s_row, j0, j1, r, rows, idx, w, has_noise, nrows, nidx, nw, n
     b0 = nrows[0]
     b1 = nrows[0]
     if has_noise:
-        kn = nidx[r]
-        wn = nw[r]
-        n0w = (np.float32(1.0) - wn) * naz[r]
-        n1w = wn * naz[r]
-        b0 = nrows[kn]
-        b1 = nrows[kn + 1]
+        n0w, n1w, b0, b1 = noise_line(nrows, nidx, nw, naz, r)
     for t in range(j1 - j0):
         j = j0 + t
         x = s_row[j]
