@@ -138,24 +138,25 @@ def test_fused_tiles_equal_the_whole_array(data):
         assert np.array_equal(t, whole[k], equal_nan=True), k
 
 
-def test_fused_intensity_and_amplitude_are_single_pol_bit_for_bit(data):
-    """With ``slc``: |DN|^2 and sqrt(|DN|^2) of each channel from the same pass, equal to
-    ``single_pol.intensity`` / ``amplitude`` inside the valid area, NaN outside; the
-    other outputs unchanged."""
+def test_fused_intensity_amplitude_and_phase_are_single_pol_bit_for_bit(data):
+    """With ``slc``: |DN|^2, |DN| and arg(DN) of each channel from the same pass, equal to
+    ``single_pol.intensity`` / ``amplitude`` / ``slc_phase`` inside the valid area, NaN
+    outside; the other outputs unchanged."""
     d = data
     va = dict(valid_rows=d["valid_rows"], valid_samples=d["valid_samples"])
     plain = fused.dual_date(d["vv"], d["vh"], _cal(d, "VV"), _cal(d, "VH"), WINDOW, WINDOW, **va)
     out = fused.dual_date(d["vv"], d["vh"], _cal(d, "VV"), _cal(d, "VH"), WINDOW, WINDOW, **va, slc=True)
     assert "intensity_co" not in plain and set(out) == set(plain) | {
-        "intensity_co", "intensity_cross", "amplitude_co", "amplitude_cross"}
+        "intensity_co", "intensity_cross", "amplitude_co", "amplitude_cross", "slc_phase_co", "slc_phase_cross"}
     for k in plain:
         assert np.array_equal(out[k], plain[k], equal_nan=True), k
     valid = d["valid_rows"][:, None] & (np.arange(M) >= 12)[None, :] & (np.arange(M) <= M - 30)[None, :]
     for p, role in (("vv", "co"), ("vh", "cross")):
-        for k, f in (("intensity", sp.intensity), ("amplitude", sp.amplitude)):
+        for k, f in (("intensity", sp.intensity), ("amplitude", sp.amplitude), ("slc_phase", sp.slc_phase)):
             got = out[f"{k}_{role}"]
             assert np.array_equal(got[valid], f(d[p])[valid]) and np.isnan(got[~valid]).all(), (k, role)
     np.testing.assert_allclose(sp.amplitude(d["vv"]), np.abs(d["vv"]), rtol=2.5e-7)  # within 2 ulp of hypot
     single = fused.single_date(d["vv"], _cal(d, "VV"), WINDOW, **va, slc=True)
     assert np.array_equal(single["intensity"], out["intensity_co"], equal_nan=True)
     assert np.array_equal(single["amplitude"], out["amplitude_co"], equal_nan=True)
+    assert np.array_equal(single["slc_phase"], out["slc_phase_co"], equal_nan=True)

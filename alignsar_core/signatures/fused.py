@@ -13,7 +13,7 @@ intermediates and forms 22 window sums per date (C2, two speckle means, and
   ``calibration.calibrate_intensities``: bit-identical), the C2 products of
   z = DN / A_sigma and the speckle-window inputs; the window sums of the six channels
   (C11, C22, Re C12, Im C12, <sigma0_co>, <sigma0_cross>) run in one range + azimuth
-  pass, and the C2 eigen-parameters (``polarimetric.dual_params``), RVI, sum,
+  pass, and the C2 eigen-parameters (``polarimetric.dual_row``), RVI, sum,
   difference and cross/co ratio are computed as each output row is finished.
 * ``pair`` needs only the two window sums of z_a z_b* exp(-i phi): the powers
   <|z_a|^2>, <|z_b|^2> over the coherence window are each date's C11 / C22 (or its
@@ -30,8 +30,10 @@ Window sums are float32 doubling trees (``window._window_sums``): tile-invariant
 for bit like the float64 ones of ``window.box_mean`` (the grouping depends only on
 offsets relative to the output pixel), 1.5x faster, with a relative error of a few
 1e-7 of the window's summed power (a coherence error < 1e-6). The transcendental
-functions (log10 for dB, log2 and arccos for H / alpha, arctan2 for phases) are
-numpy's SIMD ufuncs on whole tiles: numba's scalar libm calls are 5-10x slower.
+functions (log10 for dB, log2 and arccos for H / alpha, atan2 for phases) are
+``vecmath``'s, vectorised inside the kernels' pixel loops, so every output is written
+once, straight from the values that form it (no tile-sized operands for numpy to read
+back: numba's own libm calls are scalar, 5-10x slower than SIMD).
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ import numba
 import numpy as np
 
 from ..calibration import CalibrationLut, NoiseLut, noise_line
-from .polarimetric import _h_alpha, dual_params
-from .single_pol import amplitude_row, fix_minus_pi, to_db
+from .polarimetric import dual_row
+from .single_pol import amplitude_row, db, phase_row
+from .vecmath import phase as phase_of
 from .window import (_BLOCK_ROWS, _SPAN_COLS, _cross_row, _offsets, _unit_setup, _window_sums, as_window, run_split,
                      split_rows)
 
@@ -87,33 +90,41 @@ def _calibrate_row(s_row, j0, j1, r, rows, idx, w, has_noise, nrows, nidx, nw, n
     (negative clipped to 0, NaN outside the valid area): the arithmetic of
     ``calibration._intensities_kernel`` (the noise of the line from the same
     ``calibration.noise_line``), so sigma0 is bit-identical to it."""
+    # every array sliced to the segment and indexed from 0: numba then drops its
+    # negative-index wraparound checks and LLVM vectorises the loop (indexing with
+    # j0 + t made the whole calibration 2.4x slower)
+    nj = j1 - j0
     k = idx[r]
     wi = w[r]
     wi0 = np.float32(1.0) - wi
-    a0 = rows[k]
-    a1 = rows[k + 1]
+    a0 = rows[k, j0:j1]
+    a1 = rows[k + 1, j0:j1]
+    x = s_row[j0:j1]
     n0w = np.float32(0.0)
     n1w = np.float32(0.0)
-    b0 = nrows[0]
-    b1 = nrows[0]
+    b0 = nrows[0, :0]
+    b1 = nrows[0, :0]
     if has_noise:
-        n0w, n1w, b0, b1 = noise_line(nrows, nidx, nw, naz, r)
-    for t in range(j1 - j0):
-        j = j0 + t
-        x = s_row[j]
-        re = np.float32(x.real)
-        im = np.float32(x.imag)
+        n0w, n1w, f0, f1 = noise_line(nrows, nidx, nw, naz, r)
+        b0 = f0[j0:j1]
+        b1 = f1[j0:j1]
+    # the valid columns vs0..vs1 as segment positions [lo, hi) (none on an invalid row)
+    lo = min(nj, max(0, vs0 - j0)) if valid else nj
+    hi = min(nj, max(lo, vs1 + 1 - j0)) if valid else nj
+    for t in range(nj):
+        re = np.float32(x[t].real)
+        im = np.float32(x[t].imag)
         pp = re * re + im * im
-        a = wi0 * a0[j] + wi * a1[j]
+        a = wi0 * a0[t] + wi * a1[t]
         gg = np.float32(1.0) / (a * a)
         q = pp
         if has_noise:
-            q = pp - (n0w * b0[j] + n1w * b1[j])
+            q = pp - (n0w * b0[t] + n1w * b1[t])
             if not q >= np.float32(0.0):
                 q = np.float32(0.0)
         p[t] = pp
         g[t] = gg
-        sig[t] = q / (a * a) if (valid and vs0 <= j <= vs1) else np.float32(np.nan)
+        sig[t] = q / (a * a) if lo <= t < hi else np.float32(np.nan)
 
 
 # --------------------------------------------------------------------------------------
@@ -125,12 +136,12 @@ def _date_kernel(s_co, s_x, dual, slc, cal_co, cal_x, valid_rows, vs0, vs1, a0, 
                  u_start, u_stop, sig, means, der):
     """Work units [u_start, u_stop) of one date (see ``dual_date`` / ``single_date``).
 
-    Outputs are tuples of (n, m) float32 arrays. sig: sigma0 per pixel (co, cross), and
-    with ``slc`` |DN|^2 (co, cross) and |DN| (co, cross), NaN outside the valid area.
-    means: dual C11, C22, Re C12, Im C12, <sigma0_co>, <sigma0_cross>; single <|z|^2>,
-    <sigma0> (+ placeholders). der (dual only): p1, p2, cos 2 alpha1, degree of
-    polarisation, DpRVI, RVI, sigma0 sum, difference and cross/co ratio of the local
-    means."""
+    Outputs are tuples of (n, m) float32 arrays. sig (``_sig_outputs``): sigma0 per
+    pixel (co, cross), with ``slc`` |DN|^2 and |DN| (co, cross), then sigma0 in dB
+    (co, cross), with ``slc`` arg(DN) (co, cross); NaN outside the valid area. means:
+    dual C11, C22, Re C12, Im C12, <sigma0_co>, <sigma0_cross>; single <|z|^2>, <sigma0>
+    (+ placeholders). der (dual only): entropy, alpha, degree of polarisation, DpRVI,
+    RVI, sigma0 sum, difference and cross/co ratio in dB of the local means."""
     rows_c, idx_c, w_c, hn_c, nr_c, ni_c, nw_c, na_c = cal_co
     rows_x, idx_x, w_x, hn_x, nr_x, ni_x, nw_x, na_x = cal_x
     n, m = s_co.shape
@@ -161,14 +172,14 @@ def _date_kernel(s_co, s_x, dual, slc, cal_co, cal_x, valid_rows, vs0, vs1, a0, 
             k = r - (i0 - a0)
             own = i0 <= r < i1
             if own:
-                _own_row(sig[0][r, c0:c1], sig[2][r, c0:c1], sig[4][r, c0:c1], sc[c0 - j0:], pc[c0 - j0:],
-                         s_co[r, c0:c1], slc)
+                _own_row(sig[0][r, c0:c1], sig[2][r, c0:c1], sig[4][r, c0:c1], sig[6][r, c0:c1], sig[8][r, c0:c1],
+                         sc[c0 - j0:], pc[c0 - j0:], s_co[r, c0:c1], slc)
             if dual:
                 _calibrate_row(s_x[r], j0, j1, r, rows_x, idx_x, w_x, hn_x, nr_x, ni_x, nw_x, na_x, vr, vs0, vs1,
                                px, gx, sx)
                 if own:
-                    _own_row(sig[1][r, c0:c1], sig[3][r, c0:c1], sig[5][r, c0:c1], sx[c0 - j0:], px[c0 - j0:],
-                             s_x[r, c0:c1], slc)
+                    _own_row(sig[1][r, c0:c1], sig[3][r, c0:c1], sig[5][r, c0:c1], sig[7][r, c0:c1],
+                             sig[9][r, c0:c1], sx[c0 - j0:], px[c0 - j0:], s_x[r, c0:c1], slc)
                 q11 = rbufs[0, 0, e0:e0 + nj]
                 q22 = rbufs[1, 0, e0:e0 + nj]
                 q12r = rbufs[2, 0, e0:e0 + nj]
@@ -213,35 +224,47 @@ def _date_kernel(s_co, s_x, dual, slc, cal_co, cal_x, valid_rows, vs0, vs1, a0, 
                 _dual_row(means[0][i, c0:c1], means[1][i, c0:c1], means[2][i, c0:c1], means[3][i, c0:c1],
                           means[4][i, c0:c1], means[5][i, c0:c1], der[0][i, c0:c1], der[1][i, c0:c1],
                           der[2][i, c0:c1], der[3][i, c0:c1], der[4][i, c0:c1], der[5][i, c0:c1],
-                          der[6][i, c0:c1], der[7][i, c0:c1], der[8][i, c0:c1])
+                          der[6][i, c0:c1], der[7][i, c0:c1])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _own_row(o_sig, o_int, o_amp, sg, p, x, slc):
-    """One output row's single-look values: sigma0, and with ``slc`` the intensity |DN|^2
-    (p, as ``single_pol.intensity``) and the amplitude of the DNs x
-    (``single_pol.amplitude_row``), NaN where sigma0 is (outside the valid area)."""
+def _own_row(o_sig, o_int, o_amp, o_db, o_ph, sg, p, x, slc):
+    """One output row's single-look values: sigma0 and its dB (``single_pol.db``), and
+    with ``slc`` the intensity |DN|^2 (p, as ``single_pol.intensity``), the amplitude
+    and the phase of the DNs x (``single_pol.amplitude_row`` / ``phase_row``), NaN
+    where sigma0 is (outside the valid area).
+
+    One short loop per output (loop fission): numba cannot tell LLVM that the arrays do
+    not overlap, and a loop over more arrays needs more run-time overlap checks than
+    LLVM's vectoriser allows (it then runs the loop scalar, 5-10x slower here)."""
     for t in range(o_sig.size):
         o_sig[t] = sg[t]
+    for t in range(o_sig.size):
+        o_db[t] = db(sg[t])
     if slc:
         amplitude_row(x, o_amp)
+        phase_row(x, o_ph)
         for t in range(o_sig.size):
-            ok = sg[t] == sg[t]
-            o_int[t] = p[t] if ok else np.float32(np.nan)
-            o_amp[t] = o_amp[t] if ok else np.float32(np.nan)
+            o_int[t] = p[t] if sg[t] == sg[t] else np.float32(np.nan)
+        for t in range(o_sig.size):
+            o_amp[t] = o_amp[t] if sg[t] == sg[t] else np.float32(np.nan)
+        for t in range(o_sig.size):
+            o_ph[t] = o_ph[t] if sg[t] == sg[t] else np.float32(np.nan)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _dual_row(c11, c22, c12r, c12i, mc, mx, p1, p2, c2a, dop, dprvi, rvi, ssum, sdiff, ratio):
-    """The C2 parameters (``polarimetric.dual_params``), RVI and the local-mean sum,
-    difference and cross/co ratio of one output row (1-D slices: numba vectorises)."""
-    for t in range(c11.size):
-        p1[t], p2[t], c2a[t], dop[t], dprvi[t] = dual_params(c11[t], c22[t], c12r[t], c12i[t])
+def _dual_row(c11, c22, c12r, c12i, mc, mx, h, alpha, dop, dprvi, rvi, ssum, sdiff, ratio_db):
+    """The C2 parameters (``polarimetric.dual_row``: entropy, alpha, degree of
+    polarisation, DpRVI), RVI and the local-mean sum, difference and cross/co ratio in
+    dB of one output row (1-D slices; short loops, as ``_own_row``: numba vectorises)."""
+    dual_row(c11, c22, c12r, c12i, h, alpha, dop, dprvi)
     for t in range(c11.size):
         rvi[t] = np.float32(4.0) * c22[t] / (c11[t] + c22[t])
+    for t in range(c11.size):
         ssum[t] = mc[t] + mx[t]
         sdiff[t] = mc[t] - mx[t]
-        ratio[t] = mx[t] / mc[t] if mc[t] > np.float32(0.0) else np.float32(np.nan)
+    for t in range(c11.size):
+        ratio_db[t] = db(mx[t] / mc[t]) if mc[t] > np.float32(0.0) else np.float32(np.nan)
 
 
 def _units(shape) -> int:
@@ -274,12 +297,13 @@ def dual_date(s_co: np.ndarray, s_x: np.ndarray, cal_co: TileCalibration, cal_x:
                               z = DN / A_sigma (``polarimetric_window``; Lee & Pottier
                               2009 ch. 3)
     entropy_dual, alpha_dual, degree_of_polarisation, dprvi   of C2 (Cloude 2007;
-                              Mandal et al. 2020; ``polarimetric.dual_params``)
+                              Mandal et al. 2020; ``polarimetric.dual_row``)
     rvi_dual                  4 C22 / (C11 + C22)
     sigma0_sum, sigma0_difference, cross_pol_ratio_db   of the local means
-    intensity_co, intensity_cross, amplitude_co, amplitude_cross   with ``slc``: |DN|^2
-                              and |DN| (``single_pol.intensity`` / ``amplitude``, bit
-                              for bit), NaN outside the valid area
+    intensity_co, intensity_cross, amplitude_co, amplitude_cross, slc_phase_co,
+    slc_phase_cross           with ``slc``: |DN|^2, |DN| and arg(DN)
+                              (``single_pol.intensity`` / ``amplitude`` / ``slc_phase``,
+                              bit for bit), NaN outside the valid area
 
     The speckle and polarimetric windows must be equal (one window pass); otherwise use
     the separate functions. Halo ``window.halo_for(window)``.
@@ -296,37 +320,38 @@ def dual_date(s_co: np.ndarray, s_x: np.ndarray, cal_co: TileCalibration, cal_x:
     # the malloc heap (``runtime.tune_malloc``) instead of fresh, zeroed pages
     sig = _sig_outputs((n, m), 2, slc)
     means = tuple(np.empty((n, m), dtype=np.float32) for _ in range(6))
-    der = tuple(np.empty((n, m), dtype=np.float32) for _ in range(9))
+    der = tuple(np.empty((n, m), dtype=np.float32) for _ in range(8))
     (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
     run_split(_date_kernel, _units((n, m)),
               (s_co, s_x, True, slc, cal_co.args(), cal_x.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS,
                _SPAN_COLS), (sig, means, der))
-    p1, p2, cos2a, dop, dp, rvi, ssum, sdiff, ratio = der
-    h, alpha = _h_alpha(p1.ravel(), p2.ravel(), cos2a.ravel())
+    h, alpha, dop, dp, rvi, ssum, sdiff, ratio_db = der
     extra = {"intensity_co": sig[2], "intensity_cross": sig[3], "amplitude_co": sig[4],
-             "amplitude_cross": sig[5]} if slc else {}
-    return extra | {"sigma0_co": sig[0], "sigma0_co_db": to_db(sig[0]), "sigma0_cross": sig[1],
-            "sigma0_cross_db": to_db(sig[1]), "local_mean_co": means[4], "local_mean_cross": means[5],
+             "amplitude_cross": sig[5], "slc_phase_co": sig[8], "slc_phase_cross": sig[9]} if slc else {}
+    return extra | {"sigma0_co": sig[0], "sigma0_co_db": sig[6], "sigma0_cross": sig[1],
+            "sigma0_cross_db": sig[7], "local_mean_co": means[4], "local_mean_cross": means[5],
             "c11": means[0], "c22": means[1], "c12_real": means[2], "c12_imag": means[3],
-            "entropy_dual": h.reshape(n, m), "alpha_dual": alpha.reshape(n, m), "degree_of_polarisation": dop,
+            "entropy_dual": h, "alpha_dual": alpha, "degree_of_polarisation": dop,
             "dprvi": dp, "rvi_dual": rvi, "sigma0_sum": ssum, "sigma0_difference": sdiff,
-            "cross_pol_ratio_db": to_db(ratio)}
+            "cross_pol_ratio_db": ratio_db}
 
 
 def _sig_outputs(shape, channels, slc):
-    """The kernel's single-look outputs: sigma0 of each channel, then (with ``slc``) the
-    intensities and amplitudes; 1 x 1 placeholders for what is not computed (one tuple
-    type for every case: one compiled kernel)."""
+    """The kernel's single-look outputs, [group * 2 + channel]: groups sigma0, intensity,
+    amplitude, sigma0 in dB, phase (intensity, amplitude and phase with ``slc``); 1 x 1
+    placeholders for what is not computed (one tuple type for every case: one compiled
+    kernel)."""
     def one(used):
         return np.empty(shape, dtype=np.float32) if used else _NONE_F
-    return tuple(one(k < channels and (g == 0 or slc)) for g in range(3) for k in range(2))
+    return tuple(one(k < channels and (g in (0, 3) or slc)) for g in range(5) for k in range(2))
 
 
 def single_date(s: np.ndarray, cal: TileCalibration, window, valid_rows=None,
                 valid_samples=None, slc: bool = False) -> dict[str, np.ndarray]:
     """sigma0 (per pixel, as ``dual_date``), sigma0_db, local_mean (boxcar mean of
     sigma0) and power (boxcar mean of |z|^2, z = DN / A_sigma) of one channel over
-    ``window``, one pass; with ``slc`` also intensity and amplitude (as ``dual_date``)."""
+    ``window``, one pass; with ``slc`` also intensity, amplitude and slc_phase (as
+    ``dual_date``)."""
     a, r = as_window(window)
     s, vr, vs0, vs1 = _prepare(s, valid_rows, valid_samples)
     n, m = s.shape
@@ -335,9 +360,9 @@ def single_date(s: np.ndarray, cal: TileCalibration, window, valid_rows=None,
     (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
     run_split(_date_kernel, _units((n, m)),
               (s, s, False, slc, cal.args(), cal.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS),
-              (sig, means, (_NONE_F,) * 9))
-    extra = {"intensity": sig[2], "amplitude": sig[4]} if slc else {}
-    return extra | {"sigma0": sig[0], "sigma0_db": to_db(sig[0]), "local_mean": means[1], "power": means[0]}
+              (sig, means, (_NONE_F,) * 8))
+    extra = {"intensity": sig[2], "amplitude": sig[4], "slc_phase": sig[8]} if slc else {}
+    return extra | {"sigma0": sig[0], "sigma0_db": sig[6], "local_mean": means[1], "power": means[0]}
 
 
 def power(s: np.ndarray, cal: TileCalibration, window) -> np.ndarray:
@@ -352,11 +377,12 @@ def power(s: np.ndarray, cal: TileCalibration, window) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0, r1, block, span,
-                 u_start, u_stop, ifg, gam):
-    """Work units [u_start, u_stop) of one pair: ifg (2, n, m) Re, Im of the single-look
-    DN_a DN_b* exp(-i phi); gam (3, n, m) |gamma|, Re gamma, Im gamma with gamma =
+                 u_start, u_stop, out):
+    """Work units [u_start, u_stop) of one pair; out, three (n, m) float32 arrays: the
+    phase of the single-look DN_a DN_b* exp(-i phi), |gamma| and arg(gamma) with gamma =
     <z_a z_b* exp(-i phi)> / sqrt(pa pb), z = DN / A (pa, pb: <|z_a|^2>, <|z_b|^2> over
-    the same window); |gamma| clipped at 1 (float32 rounding); NaN where pa pb <= 0."""
+    the same window); phases in (-pi, pi] (``vecmath.phase``), |gamma| clipped at 1
+    (float32 rounding); NaN where pa pb <= 0."""
     n, m = s_a.shape
     wr = r0 + r1 + 1
     wa = a0 + a1 + 1
@@ -380,12 +406,12 @@ def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0
             qi = rbufs[1, 0, e0:e0 + nj]
             rr = r if use_phase else 0  # (the phase placeholder is 1 x 1: an empty slice, not read)
             _cross_row(s_a[r, j0:j1], s_b[r, j0:j1], cph[rr, j0:j1], sph[rr, j0:j1], use_phase, qr, qi, False, qr, qi)
-            if i0 <= r < i1:  # the single-look interferogram of the unit's own pixels
-                o0 = ifg[0][r, c0:c1]
-                o1 = ifg[1][r, c0:c1]
+            if i0 <= r < i1:  # the single-look interferometric phase of the unit's own pixels
+                o0 = out[0][r, c0:c1]
+                sr = qr[c0 - j0:c0 - j0 + w_]  # (slices indexed from 0: vectorised)
+                si = qi[c0 - j0:c0 - j0 + w_]
                 for t in range(w_):
-                    o0[t] = qr[c0 - j0 + t]
-                    o1[t] = qi[c0 - j0 + t] + np.float32(0.0)  # -0.0 -> +0.0: arctan2 gives +pi
+                    o0[t] = phase_of(si[t], sr[t]) + np.float32(0.0)  # (-0.0 -> +0.0)
             for t in range(nj):
                 a = wi0 * l0[t] + wi * l1[t]
                 g = np.float32(1.0) / (a * a)
@@ -403,20 +429,17 @@ def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0
             gim = azs[1, b0:b0 + w_]
             ra = pa[i, c0:c1]
             rb = pb[i, c0:c1]
-            o0 = gam[0][i, c0:c1]
-            o1 = gam[1][i, c0:c1]
-            o2 = gam[2][i, c0:c1]
+            o1 = out[1][i, c0:c1]
+            o2 = out[2][i, c0:c1]
             nz = np.float32(naz)
             for t in range(w_):  # float32: sqrt of each power (their product may underflow)
                 if ra[t] > np.float32(0.0) and rb[t] > np.float32(0.0):
                     q = np.float32(1.0) / (np.sqrt(ra[t]) * np.sqrt(rb[t]) * (nz * cnt_rg[t]))
                     gr = gre[t] * q
                     gi = gim[t] * q
-                    o0[t] = min(np.float32(1.0), np.sqrt(gr * gr + gi * gi))
-                    o1[t] = gr
-                    o2[t] = gi + np.float32(0.0)
+                    o1[t] = min(np.float32(1.0), np.sqrt(gr * gr + gi * gi))
+                    o2[t] = phase_of(gi, gr) + np.float32(0.0)
                 else:
-                    o0[t] = np.nan
                     o1[t] = np.nan
                     o2[t] = np.nan
 
@@ -456,12 +479,9 @@ def pair(s_a: np.ndarray, s_b: np.ndarray, cal: TileCalibration, window, power_a
         cph, sph = removed_phase if isinstance(removed_phase, tuple) else phase_factors(removed_phase)
         if cph.shape != (n, m) or sph.shape != (n, m):
             raise ValueError(f"removed phase shape {cph.shape} != {(n, m)}")
-    ifg = tuple(np.empty((n, m), dtype=np.float32) for _ in range(2))
-    gam = tuple(np.empty((n, m), dtype=np.float32) for _ in range(3))
+    out = tuple(np.empty((n, m), dtype=np.float32) for _ in range(3))
     (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
     run_split(_pair_kernel, _units((n, m)),
               (s_a, s_b, cal.rows, cal.idx, cal.w, cph, sph, removed_phase is not None, pa, pb,
-               a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS), (ifg, gam))
-    phase = fix_minus_pi(split_rows(np.arctan2, ifg[1], ifg[0], out=ifg[0]))
-    cphase = fix_minus_pi(split_rows(np.arctan2, gam[2], gam[1], out=gam[1]))
-    return {"interferometric_phase": phase, "coherence": gam[0], "coherence_phase": cphase}
+               a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS), (out,))
+    return {"interferometric_phase": out[0], "coherence": out[1], "coherence_phase": out[2]}

@@ -29,7 +29,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .window import box_mean, halo_for, hermitian_box, run_split, split_rows
+from . import vecmath
+from .window import box_mean, halo_for, hermitian_box, run_split
 
 __all__ = ["ATTRS", "c2", "cross_product", "intensity_sum", "intensity_difference",
            "intensity_ratio", "dual_pol_eigenvalues", "dual_pol_h_alpha", "degree_of_polarisation",
@@ -135,7 +136,7 @@ def intensity_ratio(i_cross: np.ndarray, i_co: np.ndarray, db: bool = False) -> 
     return r
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _dual_eig(a, b, re, im):
     """l1, l2 (closed form), delta = C11 - C22 and disc = l1 - l2 of C2 with C11 = a,
     C22 = b, C12 = re + i im (float32). The determinant C11 C22 - |C12|^2 is formed in
@@ -152,23 +153,45 @@ def _dual_eig(a, b, re, im):
     return l1, max(l2, f(0.0)), dlt, disc
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def dual_params(a, b, re, im):
-    """Per-pixel dual-pol parameters of C2 (C11 = a, C22 = b, C12 = re + i im, float32;
-    any common scale): p1 = l1/tr, p2 = max(l2/tr, 1e-30) (for p log p), cos(2 alpha1)
-    = delta / disc, degree of polarisation m = disc / tr and DpRVI = 1 - m p1; all NaN
-    where tr <= 0 (or a NaN input). Shared by ``_dual_kernel`` and the signature stage's
-    fused kernel (``signatures.fused``)."""
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _dual_parts_px(a, b, re, im):
+    """p1 = l1 / tr, p2 = max(l2 / tr, 1e-30) (for p log p), cos 2 alpha1 = delta / disc
+    clipped to [-1, 1] (0, i.e. alpha1 = 45, where l1 = l2) and the degree of
+    polarisation m = disc / tr of C2 (C11 = a, C22 = b, C12 = re + i im, float32; any
+    common scale); all NaN where tr <= 0 (or at a NaN input)."""
     f = np.float32
     l1, l2, dlt, disc = _dual_eig(a, b, re, im)
     tr = l1 + l2
     if tr > f(0.0):
         inv = f(1.0) / tr
-        p1 = l1 * inv
-        m = disc * inv
-        c = dlt / disc if disc > f(0.0) else f(0.0)  # degenerate (l1 = l2): alpha1 = 45
-        return p1, max(l2 * inv, f(1e-30)), min(f(1.0), max(f(-1.0), c)), m, f(1.0) - m * p1
-    return f(np.nan), f(np.nan), f(np.nan), f(np.nan), f(np.nan)
+        c = dlt / disc if disc > f(0.0) else f(0.0)
+        return l1 * inv, max(l2 * inv, f(1e-30)), min(f(1.0), max(f(-1.0), c)), disc * inv
+    return f(np.nan), f(np.nan), f(np.nan), f(np.nan)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def dual_row(c11, c22, c12r, c12i, h, alpha, dop, dprvi):
+    """Dual-pol parameters of C2 on 1-D arrays (C11, C22, Re and Im C12, float32):
+    entropy H = -(p1 log2 p1 + p2 log2 p2) clipped to [0, 1], mean alpha = p1 alpha1 +
+    p2 (90 - alpha1) = 90 (1 - p1) + alpha1 (2 p1 - 1) degrees with alpha1 =
+    arccos(cos 2 alpha1) / 2, degree of polarisation m and DpRVI = 1 - m p1
+    (``_dual_parts_px``); NaN where tr C2 <= 0. Two passes, the second over values in
+    cache (p1, p2 and cos 2 alpha1 parked in h, alpha and dprvi): one pass over every
+    output and input did not vectorise (too many arrays for LLVM's overlap checks), and
+    ``vecmath``'s log2 / arccos vectorise well only on loaded values. Shared by
+    ``_dual_kernel`` and the signature stage's fused kernel (``signatures.fused``)."""
+    f = np.float32
+    for t in range(c11.size):
+        h[t], alpha[t], dprvi[t], dop[t] = _dual_parts_px(c11[t], c22[t], c12r[t], c12i[t])
+    k = f(90.0 / np.pi)
+    for t in range(c11.size):
+        p1 = h[t]
+        p2 = alpha[t]
+        c = dprvi[t]
+        e = -(p1 * vecmath.log2(p1) + p2 * vecmath.log2(p2))
+        h[t] = min(f(1.0), max(f(0.0), e)) if e == e else e
+        alpha[t] = f(90.0) * (f(1.0) - p1) + vecmath.arccos(c) * k * (f(2.0) * p1 - f(1.0))
+        dprvi[t] = f(1.0) - dop[t] * p1
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -184,30 +207,11 @@ def _eig_kernel(c11, c22, c12r, c12i, start, stop, l1o, l2o):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _dual_kernel(c11, c22, c12r, c12i, start, stop, p1o, p2o, cos2a, dpol, dprvi):
-    """``dual_params`` of every pixel."""
-    c11, c22, c12r, c12i = c11[start:stop], c22[start:stop], c12r[start:stop], c12i[start:stop]
-    p1o, p2o, cos2a, dpol, dprvi = p1o[start:stop], p2o[start:stop], cos2a[start:stop], dpol[start:stop], dprvi[start:stop]
-    for i in range(stop - start):
-        p1o[i], p2o[i], cos2a[i], dpol[i], dprvi[i] = dual_params(c11[i], c22[i], c12r[i], c12i[i])
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _h_alpha_kernel(p1, p2, lg1, lg2, acos2a, start, stop, h, alpha):
-    """H = -(p1 log2 p1 + p2 log2 p2) in [0, 1]; alpha = p1 a1 + p2 (90 - a1), degrees,
-    a1 = arccos(cos 2 alpha1) / 2 (the logs and arccos come from numpy's SIMD ufuncs)."""
-    k = np.float32(90.0 / np.pi)
-    p1, p2, lg1, lg2, acos2a = p1[start:stop], p2[start:stop], lg1[start:stop], lg2[start:stop], acos2a[start:stop]
-    h, alpha = h[start:stop], alpha[start:stop]
-    for i in range(stop - start):
-        e = -(p1[i] * lg1[i] + p2[i] * lg2[i])
-        if e < 0.0:
-            e = np.float32(0.0)
-        elif e > 1.0:
-            e = np.float32(1.0)
-        h[i] = e
-        q = p1[i]
-        alpha[i] = np.float32(90.0) * (np.float32(1.0) - q) + acos2a[i] * k * (np.float32(2.0) * q - np.float32(1.0))
+def _dual_kernel(c11, c22, c12r, c12i, start, stop, ho, alo, dpol, dprvi):
+    """``dual_row`` of every pixel, 512 at a time (the second pass in cache)."""
+    for s in range(start, stop, 512):
+        e = min(stop, s + 512)
+        dual_row(c11[s:e], c22[s:e], c12r[s:e], c12i[s:e], ho[s:e], alo[s:e], dpol[s:e], dprvi[s:e])
 
 
 def _flat(c11, c22, c12):
@@ -220,20 +224,9 @@ def _flat(c11, c22, c12):
 
 def _dual_parts(c11, c22, c12):
     shape, ins = _flat(c11, c22, c12)
-    outs = [np.empty(ins[0].size, dtype=np.float32) for _ in range(5)]
+    outs = [np.empty(ins[0].size, dtype=np.float32) for _ in range(4)]
     run_split(_dual_kernel, ins[0].size, ins, tuple(outs))
-    return shape, outs  # p1, p2 (>= 1e-30), cos(2 alpha1), degree of polarisation, DpRVI
-
-
-def _h_alpha(p1, p2, cos2a):
-    with np.errstate(invalid="ignore"):
-        lg1 = split_rows(np.log2, p1, out=np.empty_like(p1))
-        lg2 = split_rows(np.log2, p2, out=np.empty_like(p2))
-        ac = split_rows(np.arccos, cos2a, out=np.empty_like(cos2a))
-    h = np.empty_like(p1)
-    alpha = np.empty_like(p1)
-    run_split(_h_alpha_kernel, p1.size, (p1, p2, lg1, lg2, ac), (h, alpha))
-    return h, alpha
+    return shape, outs  # entropy, alpha, degree of polarisation, DpRVI
 
 
 def dual_pol_eigenvalues(c11, c22, c12) -> tuple[np.ndarray, np.ndarray]:
@@ -253,29 +246,27 @@ def dual_pol_h_alpha(c11, c22, c12) -> tuple[np.ndarray, np.ndarray]:
     cos(2 alpha1) = (C11 - C22) / (l1 - l2) (alpha_i = arccos|e_i[0]|, e_i the unit
     eigenvectors); where l1 = l2 (H = 1) alpha is 45. Cloude 2007.
     """
-    shape, (p1, p2, cos2a, _, _) = _dual_parts(c11, c22, c12)
-    h, alpha = _h_alpha(p1, p2, cos2a)
+    shape, (h, alpha, _, _) = _dual_parts(c11, c22, c12)
     return h.reshape(shape), alpha.reshape(shape)
 
 
 def degree_of_polarisation(c11, c22, c12) -> np.ndarray:
     """m = (l1 - l2) / (l1 + l2) = sqrt(1 - 4 det C2 / (tr C2)^2), 0..1 (Mandal et al. 2020)."""
     shape, outs = _dual_parts(c11, c22, c12)
-    return outs[3].reshape(shape)
+    return outs[2].reshape(shape)
 
 
 def dprvi(c11, c22, c12) -> np.ndarray:
     """DpRVI = 1 - m beta, m degree of polarisation, beta = l1 / (l1 + l2); 0..1.
     Mandal et al. 2020, Remote Sensing of Environment 247, 111954, eq. 8."""
     shape, outs = _dual_parts(c11, c22, c12)
-    return outs[4].reshape(shape)
+    return outs[3].reshape(shape)
 
 
 def dual_pol_decomposition(c11, c22, c12) -> dict[str, np.ndarray]:
     """All C2-derived signatures in one pass: entropy_dual, alpha_dual,
     degree_of_polarisation, dprvi (see the individual functions)."""
-    shape, (p1, p2, cos2a, m, dp) = _dual_parts(c11, c22, c12)
-    h, alpha = _h_alpha(p1, p2, cos2a)
+    shape, (h, alpha, m, dp) = _dual_parts(c11, c22, c12)
     return {"entropy_dual": h.reshape(shape), "alpha_dual": alpha.reshape(shape),
             "degree_of_polarisation": m.reshape(shape), "dprvi": dp.reshape(shape)}
 

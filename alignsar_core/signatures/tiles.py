@@ -319,7 +319,8 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
         names = {"sigma0_{r}": "sigma0_{p}", "sigma0_{r}_db": "sigma0_{p}_db",
                  "local_mean_{r}": "sigma0_{p}_local_mean"}  # fused output -> stage variable
         if config.slc_signatures:
-            names |= {"intensity_{r}": "intensity_{p}", "amplitude_{r}": "amplitude_{p}"}
+            names |= {"intensity_{r}": "intensity_{p}", "amplitude_{r}": "amplitude_{p}",
+                      "slc_phase_{r}": "slc_phase_{p}"}
         for p, role in ((co_, "co"), (cross, "cross")):
             for src, dst in names.items():
                 out[dst.format(p=p.lower())] = d.pop(src.format(r=role))
@@ -332,7 +333,8 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
             out[f"sigma0_{p.lower()}"], out[f"sigma0_{p.lower()}_db"] = d["sigma0"], d["sigma0_db"]
             out[f"sigma0_{p.lower()}_local_mean"] = d["local_mean"]
             if config.slc_signatures:
-                out[f"intensity_{p.lower()}"], out[f"amplitude_{p.lower()}"] = d["intensity"], d["amplitude"]
+                for k in ("intensity", "amplitude", "slc_phase"):
+                    out[f"{k}_{p.lower()}"] = d[k]
             if cw == config.speckle_window:
                 got_power[p] = d["power"]
         if co_ and cross:
@@ -358,9 +360,6 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
             for k, v in cal.items():
                 out[f"{k}_{p.lower()}"] = v
                 out[f"{k}_{p.lower()}_db"] = sp.to_db(v)
-    if config.slc_signatures:  # (intensity and amplitude come from the fused pass above)
-        for p, s in by_upper.items():
-            out[f"slc_phase_{p.lower()}"] = sp.slc_phase(s)
     if powers is not None:
         for p, s in by_upper.items():
             powers[p] = got_power[p] if p in got_power else fused.power(s, cals[p], cw)
