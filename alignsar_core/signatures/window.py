@@ -372,9 +372,9 @@ def run_split(kernel, total: int, args: tuple, outs: tuple = ()) -> None:
 
 def split_rows(func, *arrays: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``func(*arrays, out=out)`` for a numpy ufunc, over ranges of the first axis on
-    ``numba.get_num_threads()`` threads (numpy releases the GIL in its loops): the
-    SIMD transcendental functions of the signatures (log10, log2, arccos, arctan2) at
-    every core's speed. Floating-point warnings are off (numpy's error state is per
+    ``numba.get_num_threads()`` threads (numpy releases the GIL in its loops): numpy's
+    SIMD transcendental functions (cos and sin of the removed phase) at every core's
+    speed. Floating-point warnings are off (numpy's error state is per
     thread; callers map -inf / NaN themselves). Returns ``out``."""
     def part(a, b):
         with np.errstate(all="ignore"):
