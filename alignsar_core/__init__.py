@@ -6,7 +6,3 @@ try:
     __version__ = version("alignsar")
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+unknown"
-
-from .runtime import wide_vectors as _wide_vectors
-
-_wide_vectors()  # before any numba kernel is compiled or loaded from the cache

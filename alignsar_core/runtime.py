@@ -1,15 +1,5 @@
 """Process-level tuning for the per-tile kernels.
 
-``wide_vectors``: on CPUs with AVX-512, lets LLVM vectorise the numba kernels with
-512-bit registers (16 float32 lanes). LLVM's tuning for these CPUs prefers 256-bit
-vectors (``prefer-256-bit``: older Xeons lowered their clock for 512-bit code), but
-the signature kernels are compute-bound in cache (window sums, C2 eigen-parameters,
-``signatures.vecmath``'s polynomials): measured on a full burst-date, 13 % less
-compute for all signatures (``benchmarks/bench_signatures.py``, 2.91 -> 2.53 s summed
-over the tiles, same outputs bit for bit: no kernel's arithmetic depends on the
-vector width). Applied when ``alignsar_core`` is imported, before numba compiles or
-loads anything; a ``NUMBA_CPU_FEATURES`` set by the user is left alone.
-
 ``tune_malloc``: the signature and coregistration tasks allocate and free tens of
 tile-sized float32 arrays (8 MB each for a 512 x 4096 tile + halo) per date. With
 glibc's defaults (and Dask's, whose nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` for its
@@ -32,10 +22,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import os
 import sys
 
-__all__ = ["tune_malloc", "wide_vectors"]
+__all__ = ["tune_malloc"]
 
 # mallopt(3) parameters (glibc malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -62,31 +51,3 @@ def tune_malloc(keep_mb: int = 1024) -> bool:
     ok &= mallopt(_M_TRIM_THRESHOLD, keep)
     ok &= mallopt(_M_TOP_PAD, 64 * 1024 * 1024)
     return bool(ok)
-
-
-@functools.lru_cache(maxsize=None)
-def wide_vectors() -> bool:
-    """Give numba the host's CPU features without ``prefer-256-bit`` (see the module
-    docstring), through ``NUMBA_CPU_FEATURES`` (read by numba when it compiles or loads
-    its first function; inherited by worker processes started later). True where
-    applied; False where the CPU has no AVX-512, the user set ``NUMBA_CPU_FEATURES``,
-    or numba has already set up its code generator in this process."""
-    if "NUMBA_CPU_FEATURES" in os.environ:
-        return False
-    try:
-        import llvmlite.binding as llvm
-
-        features = llvm.get_host_cpu_features()
-    except (ImportError, RuntimeError):
-        return False
-    if not features.get("avx512f", False):
-        return False
-    value = features.flatten() + ",-prefer-256-bit"
-    if "numba" in sys.modules:
-        from numba.core import config, registry
-
-        if "_toplevel_target_context" in vars(registry.cpu_target) or config.CPU_FEATURES is not None:
-            return False  # too late: code generated with the current features
-        config.CPU_FEATURES = value
-    os.environ["NUMBA_CPU_FEATURES"] = value
-    return True
