@@ -92,6 +92,8 @@ def create_template(url: str, template: xr.Dataset, chunks: dict[str, int],
         if np.issubdtype(var.dtype, np.floating):
             encoding[name]["fill_value"] = np.nan
             encoding[name]["compressors"] = [float_codec(var.dtype.itemsize)]
+        elif np.issubdtype(var.dtype, np.complexfloating):  # SLCs: the codec of their float parts
+            encoding[name]["compressors"] = [float_codec(var.dtype.itemsize // 2)]
     zstore = zarr_store(url, storage_options)
     fs = getattr(zstore, "fs", None)
     if fs is not None:  # listings cached before an earlier store was removed are stale
@@ -101,14 +103,20 @@ def create_template(url: str, template: xr.Dataset, chunks: dict[str, int],
 
 
 def float_codec(itemsize: int) -> BloscCodec:
-    """Compressor for float rasters: Blosc LZ4 with byte shuffle.
+    """Compressor for float (and complex: ``itemsize`` of one part) rasters: Blosc LZ4,
+    level 1, with bit shuffle.
 
-    Measured on speckled sigma0 tiles (512 x 4096 float32): 0.89 (linear) and 0.86 (dB)
-    of the raw size at about 2 GB/s, against zarr's default Zstd at 0.91 / 0.88 and
-    1.2 GB/s. Speckle is noise-like, so no lossless codec does much better; the fast
-    one keeps writes close to the object store's bandwidth.
+    Measured per 512 x 4096 chunk (8 MB float32, 16 MB complex64), one thread:
+    speckled sigma0, its dB, phases and coherence 0.84 / 0.80 / 0.93 / 0.78 of the raw
+    size, encoded in 5-6 ms (byte shuffle at level 5, the codec before: 0.89 / 0.86 /
+    0.94 / 0.83 in 6-12 ms; zarr's default Zstd 0.88-0.94 in 15-21 ms); complex64 DNs
+    of CInt16 products 0.39 (Zstd 0.44), a burst written in 0.6 s (Zstd 2.1 s) and a
+    tile + halo read in 77 ms (Zstd 257 ms: the halo decodes the neighbouring chunks
+    too, so decode speed counts ~4x in the signature stage). Speckle is noise-like, so
+    no lossless codec does much better; bit shuffle groups the exponent and high
+    mantissa bits, which is what repeats.
     """
-    return BloscCodec(typesize=itemsize, cname="lz4", clevel=5, shuffle="shuffle")
+    return BloscCodec(typesize=itemsize, cname="lz4", clevel=1, shuffle="bitshuffle")
 
 
 def open_group(url: str, storage_options: dict[str, Any] | None = None,

@@ -580,8 +580,7 @@ def _zarr_stage(args, n, m, config):
                     "pixel": ("range", np.arange(m))},
             attrs={"stack_id": burst.stack_id, "burst": json.dumps(burst.to_dict()), "wavelength_m": 0.0555})
         chunks = {"time": 1, "azimuth": TILE[0], "range": TILE[1]}
-        shell.chunk(chunks).to_zarr(store.zarr_store(stack_url), mode="w", zarr_format=3, consolidated=False,
-                                    compute=False)
+        store.create_template(stack_url, shell.chunk(chunks), chunks)  # the stack's codecs, as the pipeline's
         g = store.open_group(stack_url)
         for t in range(nt):  # every date partly coherent with the first
             for p in ("vv", "vh"):

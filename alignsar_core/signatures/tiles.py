@@ -73,6 +73,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dask.array as da
+import numba
 import numpy as np
 import xarray as xr
 
@@ -414,6 +415,28 @@ def pairs_for(n_dates: int, reference: int = 0) -> list[tuple[int, int]]:
     pairs = {(min(reference, d), max(reference, d)) for d in range(n_dates) if d != reference}
     pairs |= {(d - 1, d) for d in range(1, n_dates)}
     return sorted(pairs)
+
+
+@numba.njit(cache=True, nogil=True)
+def _masked_copy_kernel(x, mask, out):
+    for i in range(out.shape[0]):
+        xr, mr, o = x[i], mask[i], out[i]
+        for j in range(o.size):
+            o[j] = xr[j] if mr[j] else np.float32(np.nan)
+
+
+def _nan_outside(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``x`` (a float32 2-D array or view) with NaN where ``mask`` is False: ``x`` itself
+    when the mask is all True (the region write copies it anyway), else one vectorised
+    pass into a new array. ``np.where`` did the same on the cropped (strided) tile at
+    13 % of the whole stage's CPU time (py-spy, 3 dates x 18 tiles)."""
+    if mask.all():
+        return x
+    if x.dtype != np.float32 or x.ndim != 2:
+        return np.where(mask, x, np.asarray(np.nan, x.dtype))
+    out = np.empty(x.shape, np.float32)
+    _masked_copy_kernel(x, mask, out)
+    return out
 
 
 def _quegan_yu_accumulate(x: np.ndarray, mean: np.ndarray, total: np.ndarray, count: np.ndarray) -> None:
@@ -798,10 +821,13 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
         NaN outside ``mask`` (default: the burst's valid area), but for the copied local
         metadata)."""
         if name not in METADATA:
-            value = np.where(valid if mask is None else mask, value if cropped else value[crop], np.float32(np.nan))
+            value = _nan_outside(value if cropped else value[crop], valid if mask is None else mask)
         region = (slice(i0, i1), slice(j0, j1)) if index is None else (index, slice(i0, i1), slice(j0, j1))
         if name not in dst:
-            dst[name] = sig[name]
+            # every chunk is written as it is: zarr's test for an all-NaN chunk (to skip
+            # writing it) cost a full pass per chunk, 7 % of the stage's CPU time; tiles
+            # wholly outside the burst keep the default and store nothing
+            dst[name] = sig[name].with_config({"write_empty_chunks": bool(valid.any())})
         arr = dst[name]
 
         def job():
