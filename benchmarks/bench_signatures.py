@@ -10,7 +10,9 @@ Prints, side by side in one run:
     the inputs + one write of the outputs; also a plain copy of the inputs alone);
   * all signatures of one date (the float32 outputs listed at the start) on one full
     burst: in this process (a tile loop with numba on every core; and tiles side by
-    side, one thread and one numba thread each), and as Dask tasks over 512 x 4096
+    side, one thread and one numba thread each; the kernels compute each tile's own
+    pixels, not its halo, straight into the burst-sized output arrays, as the stage
+    computes them into the arrays it hands to Zarr as chunks), and as Dask tasks over 512 x 4096
     tiles with the halo on 1 and 2 workers (LocalCluster, processes, 1 thread each) and
     on 1 worker with a thread per core (inputs as shared-memory arrays and outputs as a
     file of tile chunks on tmpfs standing in for the Zarr stores: each task reads its
@@ -122,24 +124,30 @@ def make_calibration(luts, noise, beta_gamma: bool):
 
 
 def tile_signatures(vv, vh, vv_prev, vh_prev, removed, lines, pixels, calibration, config,
-                    prev_powers=None) -> dict[str, np.ndarray]:
+                    prev_powers=None, region=None, out=None, origin=(0, 0)) -> dict[str, np.ndarray]:
     """Every signature of one date on one tile (with its halo): the stage's per-tile body
-    (``tiles.date_signatures`` + ``tiles.pair_signatures`` with the previous date).
-    ``prev_powers``: the previous date's {pol: <|z|^2>} on this tile + halo, which the
-    stage keeps from that date's own pass (computed here when None)."""
+    (``tiles.date_signatures`` + ``tiles.pair_signatures`` with the previous date) over
+    the output ``region`` (the tile without its halo), written into the destination
+    arrays ``out`` at ``origin`` (``fused.dual_date``). ``prev_powers``: the previous
+    date's {pol: <|z|^2>}, laid out as the outputs, which the stage keeps from that
+    date's own pass (computed here when None)."""
     from alignsar_core.signatures import tiles as st
 
     from alignsar_core.signatures import fused
 
     powers = {}
-    out = st.date_signatures({"VV": vv, "VH": vh}, lines, pixels, calibration, config, powers=powers)
+    res = st.date_signatures({"VV": vv, "VH": vh}, lines, pixels, calibration, config, powers=powers,
+                             region=region, out=out, origin=origin)
     removed = fused.phase_factors(removed)  # once for both polarisations, as the stage
     for p, a, b in (("VV", vv_prev, vv), ("VH", vh_prev, vh)):
         cal = st.tile_calibration(calibration, p, lines, pixels, noise=False)
         pa = None if prev_powers is None else prev_powers[p]
-        for k, v in st.pair_signatures(a, b, removed, config, cal, pa, powers[p]).items():
-            out[f"{k}_{p.lower()}"] = v
-    return out
+        po = None if out is None else {k: out[f"{k}_{p.lower()}"] for k in
+                                       ("interferometric_phase", "coherence", "coherence_phase")}
+        for k, v in st.pair_signatures(a, b, removed, config, cal, pa, powers[p], region=region, out=po,
+                                       origin=origin).items():
+            res[f"{k}_{p.lower()}"] = v
+    return res
 
 
 def output_names(calibration, config) -> list[str]:
@@ -163,13 +171,14 @@ def read_tile(inputs, config, i0, i1, j0, j1, n, m):
     return arrays, time.perf_counter() - t0
 
 
-def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m, writer=None, ahead=None):
-    """Read tile + halo, compute, write the cropped region of every output (``outputs``:
-    a (k, n, m) array, or a ``ChunkFile``); returns the seconds spent reading,
-    computing and writing. As the stage's ``compute_tile`` overlaps its reads and
-    region writes with compute: ``ahead``, a future of this tile's ``read_tile``
-    (started while the previous tile computed); ``writer``, an executor for the writes
-    (the caller goes on with the next tile; the third value is their future)."""
+def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m, ahead=None):
+    """Read tile + halo, compute the tile's outputs (not the halo's) straight into their
+    destination and write them: ``outputs`` a (k, n, m) array (the kernels write into
+    its region: nothing left to write), or a ``ChunkFile`` (the kernels write into
+    tile-sized chunk buffers, one ``pwrite`` each, as the stage's Zarr chunks). Returns
+    the seconds spent reading, computing and writing. As the stage's ``compute_tile``
+    overlaps its reads with compute: ``ahead``, a future of this tile's ``read_tile``
+    (started while the previous tile computed)."""
     ha, hr = config.halo
     e0, e1, f0, f1 = max(0, i0 - ha), min(n, i1 + ha), max(0, j0 - hr), min(m, j1 + hr)
     from alignsar_core.runtime import tune_malloc
@@ -177,24 +186,25 @@ def run_tile(inputs, outputs, names, calibration, config, i0, i1, j0, j1, n, m, 
     tune_malloc()  # as the stage's compute_tile
     (vv, vh, vv_prev, vh_prev, removed), t_read = (ahead.result() if ahead is not None else
                                                    read_tile(inputs, config, i0, i1, j0, j1, n, m))
+    region = (i0 - e0, i1 - e0, j0 - f0, j1 - f0)
+    # the previous date's window powers: kept in memory by the stage from that date's
+    # pass, laid out as the outputs
+    if isinstance(outputs, ChunkFile):
+        t0 = time.perf_counter()
+        prev_powers = {p: np.ascontiguousarray(inputs[k][i0:i1, j0:j1]) for k, p in ((5, "VV"), (6, "VH"))}
+        t_read += time.perf_counter() - t0
+        dest, origin = {name: np.empty(TILE, np.float32) for name in names}, (0, 0)  # chunk buffers
+    else:
+        prev_powers = {"VV": inputs[5], "VH": inputs[6]}
+        dest, origin = {name: outputs[k] for k, name in enumerate(names)}, (i0, j0)
     t1 = time.perf_counter()
-    # the previous date's window powers: kept in memory by the stage from that date's pass
-    prev_powers = {"VV": inputs[5][e0:e1, f0:f1], "VH": inputs[6][e0:e1, f0:f1]}
-    res = tile_signatures(vv, vh, vv_prev, vh_prev, removed, np.arange(e0, e1) + LINE_OFFSET, np.arange(f0, f1),
-                          calibration, config, prev_powers)
+    tile_signatures(vv, vh, vv_prev, vh_prev, removed, np.arange(e0, e1) + LINE_OFFSET, np.arange(f0, f1),
+                    calibration, config, prev_powers, region=region, out=dest, origin=origin)
     t2 = time.perf_counter()
-
-    def write():
-        t3 = time.perf_counter()
+    if isinstance(outputs, ChunkFile):
         for k, name in enumerate(names):
-            region = res[name][i0 - e0:i1 - e0, j0 - f0:j1 - f0]
-            if isinstance(outputs, ChunkFile):
-                outputs.write(k, i0, j0, region)
-            else:
-                outputs[k, i0:i1, j0:j1] = region
-        return time.perf_counter() - t3
-
-    return t_read, t2 - t1, (writer.submit(write) if writer is not None else write())
+            outputs.write(k, i0, j0, dest[name])
+    return t_read, t2 - t1, time.perf_counter() - t2
 
 
 class ChunkFile:
@@ -218,6 +228,8 @@ class ChunkFile:
         return ((k * self.rows + i0 // self.tile[0]) * self.cols + j0 // self.tile[1]) * self.nbytes
 
     def write(self, k, i0, j0, region):
+        """Chunk (k, tile of (i0, j0)) from ``region``: the tile's pixels, or a full chunk
+        buffer (edge tiles: the part beyond the burst is not read back)."""
         if region.shape == tuple(self.tile):
             buf = np.ascontiguousarray(region)
         else:
@@ -369,27 +381,22 @@ def main() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     def in_process():
-        times, pending = [], None
-        # one tile's writes and the next tile's read overlap this tile's compute
-        with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as reader:
+        times = []
+        # the next tile's read overlaps this tile's compute (the outputs are written in place)
+        with ThreadPoolExecutor(1) as reader:
             ahead = reader.submit(read_tile, inputs, config, *all_tiles[0], n, m)
             for k, b in enumerate(all_tiles):
                 this = ahead
                 if k + 1 < len(all_tiles):
                     ahead = reader.submit(read_tile, inputs, config, *all_tiles[k + 1], n, m)
-                tr, tc, fut = run_tile(inputs, outputs, names, calibration, config, *b, n, m, writer=writer,
-                                       ahead=this)
-                if pending is not None:
-                    times[-1][2] = pending.result()  # at most one tile's outputs wait in memory
-                times.append([tr, tc, 0.0])
-                pending = fut
-            times[-1][2] = pending.result()
+                times.append(run_tile(inputs, outputs, names, calibration, config, *b, n, m, ahead=this))
         splits.append(np.sum(times, axis=0))
 
     in_process()  # compile / warm
     reset_peak()
     t = best_of(args.repeat, in_process)
-    row(f"this process, tile loop, numba {numba.get_num_threads()} threads, I/O overlapped", *t, floor, _status("VmHWM"))
+    row(f"this process, tile loop, numba {numba.get_num_threads()} threads, reads overlapped", *t, floor,
+        _status("VmHWM"))
     print(f"{'':52s} seconds summed over tiles (last run): read {splits[-1][0]:.2f}, "
           f"compute {splits[-1][1]:.2f}, write {splits[-1][2]:.2f}")
     reference = [_digest(o) for o in outputs]

@@ -160,3 +160,103 @@ def test_fused_intensity_amplitude_and_phase_are_single_pol_bit_for_bit(data):
     assert np.array_equal(single["intensity"], out["intensity_co"], equal_nan=True)
     assert np.array_equal(single["amplitude"], out["amplitude_co"], equal_nan=True)
     assert np.array_equal(single["slc_phase"], out["slc_phase_co"], equal_nan=True)
+
+
+def test_region_written_into_destination_arrays_equals_the_whole_tile(data):
+    """Outputs of a region only (the tile without its halo), written at an origin of
+    larger destination arrays (as burst-sized arrays or padded chunk buffers), equal the
+    whole tile's outputs there bit for bit; nothing outside the region is touched."""
+    d = data
+    va = dict(valid_rows=d["valid_rows"], valid_samples=d["valid_samples"])
+    cal = (_cal(d, "VV"), _cal(d, "VH"))
+    region, origin = (3, 291, 10, 613), (5, 17)  # units of the region start off the tile's unit grid
+    crop = (slice(region[0], region[1]), slice(region[2], region[3]))
+    at = (slice(origin[0], origin[0] + region[1] - region[0]), slice(origin[1], origin[1] + region[3] - region[2]))
+    shape = (origin[0] + region[1] - region[0] + 4, origin[1] + region[3] - region[2] + 9)
+
+    def dest(names):
+        return {k: np.full(shape, -7.0, np.float32) for k in names}
+
+    whole = fused.dual_date(d["vv"], d["vh"], *cal, WINDOW, WINDOW, **va, slc=True)
+    out = dest(whole)
+    got = fused.dual_date(d["vv"], d["vh"], *cal, WINDOW, WINDOW, **va, slc=True, region=region, out=out,
+                          origin=origin)
+    assert set(got) == set(whole) and all(got[k] is out[k] for k in whole)
+    for k, v in whole.items():
+        assert np.array_equal(out[k][at], v[crop], equal_nan=True), k
+        outside = np.ones(shape, bool)
+        outside[at] = False
+        assert np.all(out[k][outside] == -7.0), k
+    plain = fused.dual_date(d["vv"], d["vh"], *cal, WINDOW, WINDOW, **va, region=region)  # new arrays
+    assert all(np.array_equal(v, whole[k][crop], equal_nan=True) for k, v in plain.items())
+    single = fused.single_date(d["vh"], cal[1], WINDOW, **va, region=region)
+    ref = fused.single_date(d["vh"], cal[1], WINDOW, **va)
+    assert all(np.array_equal(v, ref[k][crop], equal_nan=True) for k, v in single.items())
+
+    pc = _cal(d, "VV", noise=False)
+    pa, pb = fused.power(d["prev"], pc, WINDOW), fused.power(d["vv"], pc, WINDOW)
+    ref = fused.pair(d["prev"], d["vv"], pc, WINDOW, pa, pb, d["removed"])
+    placed = {}
+    for k, p in (("a", pa), ("b", pb)):  # the powers laid out as the outputs
+        placed[k] = np.full(shape, np.nan, np.float32)
+        placed[k][at] = p[crop]
+    out = dest(ref)
+    fused.pair(d["prev"], d["vv"], pc, WINDOW, placed["a"], placed["b"], d["removed"], region=region, out=out,
+               origin=origin)
+    for k, v in ref.items():
+        assert np.array_equal(out[k][at], v[crop], equal_nan=True), k
+    with pytest.raises(ValueError, match="holding the"):
+        fused.pair(d["prev"], d["vv"], pc, WINDOW, pa, pb, d["removed"], region=region, out=dest(ref),
+                   origin=(shape[0], 0))
+    with pytest.raises(KeyError, match="no destination"):
+        fused.dual_date(d["vv"], d["vh"], *cal, WINDOW, WINDOW, region=region, out={"c11": out["coherence"]})
+    with pytest.raises(ValueError, match="region"):
+        fused.single_date(d["vh"], cal[1], WINDOW, region=(0, N + 1, 0, M))
+
+
+@pytest.mark.parametrize("case", ["fused", "separate_windows", "beta_gamma"])
+def test_stage_body_of_a_region_into_destination_arrays(data, case):
+    """``tiles.date_signatures`` / ``pair_signatures`` over the tile without its halo,
+    written at an origin of destination arrays (the fused pass in place; the per-channel
+    path, C2 and beta0 / gamma0 placed there), equal the whole tile's outputs; the powers
+    come laid out as the outputs and give the same pair."""
+    from alignsar_core.signatures import tiles as st
+
+    d = data
+    luts = {p: (lut, _lut("beta0", 0.8), _lut("gamma0", 0.9)) for p, lut in d["luts"].items()}
+    cal = st.CalibrationInputs(source="test", luts=luts, noise=d["noise"])
+    config = st.SignatureConfig(polarimetric_window=(3, 12) if case == "separate_windows" else WINDOW,
+                                beta_gamma=case == "beta_gamma")
+    va = dict(valid_rows=d["valid_rows"], valid_samples=d["valid_samples"])
+    slc = {"VV": d["vv"], "VH": d["vh"]}
+    pw_whole = {}
+    whole = st.date_signatures(slc, LINES, PIXELS, cal, config, **va, powers=pw_whole)
+    region, origin = (2, 296, 10, 690), (4, 6)
+    crop = (slice(region[0], region[1]), slice(region[2], region[3]))
+    at = (slice(origin[0], origin[0] + region[1] - region[0]), slice(origin[1], origin[1] + region[3] - region[2]))
+    shape = (region[1] - region[0] + 9, region[3] - region[2] + 8)
+    out = {k: np.full(shape, -1.0, np.float32) for k in whole}
+    pw = {}
+    got = st.date_signatures(slc, LINES, PIXELS, cal, config, **va, powers=pw, region=region, out=out,
+                             origin=origin)
+    assert set(got) == set(whole)
+    for k, v in whole.items():
+        assert got[k] is out[k], k
+        assert np.array_equal(out[k][at], v[crop], equal_nan=True), k
+    for p in pw_whole:
+        assert np.array_equal(pw[p][at], pw_whole[p][crop]), p
+    pc = st.tile_calibration(cal, "VV", LINES, PIXELS, noise=False)
+    prev = {}
+    st.date_signatures({"VV": d["prev"], "VH": d["vh"]}, LINES, PIXELS, cal, config, **va, powers=prev)
+    ref = st.pair_signatures(d["prev"], d["vv"], d["removed"], config, pc, prev["VV"], pw_whole["VV"])
+    pa = np.full(shape, np.nan, np.float32)
+    pa[at] = prev["VV"][crop]
+    pout = {k: np.zeros(shape, np.float32) for k in ref}
+    st.pair_signatures(d["prev"], d["vv"], d["removed"], config, pc, pa, pw["VV"], region=region, out=pout,
+                       origin=origin)
+    for k, v in ref.items():
+        assert np.array_equal(pout[k][at], v[crop], equal_nan=True), k
+    if case == "fused":
+        with pytest.raises(KeyError, match="no destination"):
+            st.date_signatures(slc, LINES, PIXELS, cal, config, region=region,
+                               out={k: v for k, v in out.items() if k != "c11"}, origin=origin)

@@ -48,7 +48,7 @@ from .vecmath import phase as phase_of
 from .window import (_BLOCK_ROWS, _SPAN_COLS, _cross_row, _offsets, _unit_setup, _window_sums, as_window, run_split,
                      split_rows)
 
-__all__ = ["TileCalibration", "dual_date", "single_date", "power", "phase_factors", "pair"]
+__all__ = ["TileCalibration", "dual_date", "dual_date_outputs", "single_date", "power", "phase_factors", "pair"]
 
 _NONE_F = np.zeros((1, 1), dtype=np.float32)
 
@@ -133,10 +133,12 @@ def _calibrate_row(s_row, j0, j1, r, rows, idx, w, has_noise, nrows, nidx, nw, n
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _date_kernel(s_co, s_x, dual, slc, cal_co, cal_x, valid_rows, vs0, vs1, a0, a1, r0, r1, block, span,
-                 u_start, u_stop, sig, means, der):
-    """Work units [u_start, u_stop) of one date (see ``dual_date`` / ``single_date``).
+                 region, ro, co, u_start, u_stop, sig, means, der):
+    """Work units [u_start, u_stop) of one date (see ``dual_date`` / ``single_date``)
+    over the output pixels ``region`` = (first row, end row, first column, end column)
+    of the tile; pixel (i, j) is written at [i + ro, j + co] of the outputs.
 
-    Outputs are tuples of (n, m) float32 arrays. sig (``_sig_outputs``): sigma0 per
+    Outputs are tuples of 2-D float32 arrays. sig (``_sig_outputs``): sigma0 per
     pixel (co, cross), with ``slc`` |DN|^2 and |DN| (co, cross), then sigma0 in dB
     (co, cross), with ``slc`` arg(DN) (co, cross); NaN outside the valid area. means:
     dual C11, C22, Re C12, Im C12, <sigma0_co>, <sigma0_cross>; single <|z|^2>, <sigma0>
@@ -148,7 +150,7 @@ def _date_kernel(s_co, s_x, dual, slc, cal_co, cal_x, valid_rows, vs0, vs1, a0, 
     nch = 6 if dual else 2
     wr = r0 + r1 + 1
     wa = a0 + a1 + 1
-    ns = (m + span - 1) // span
+    ns = (region[3] - region[2] + span - 1) // span
     big = (block + wa - 1) * span
     rbufs = np.empty((nch, 3, span + wr - 1), dtype=np.float32)  # [c, 0]: one row of channel c, zero padded
     abufs = np.empty((nch, 3, big), dtype=np.float32)  # [c, 0]: the block's range sums
@@ -163,8 +165,10 @@ def _date_kernel(s_co, s_x, dual, slc, cal_co, cal_x, valid_rows, vs0, vs1, a0, 
     sx = np.empty_like(pc)
     for u in range(u_start, u_stop):
         i0, i1, c0, c1, w, j0, j1, e0, r_lo, r_hi = _unit_setup(u, ns, block, span, n, m, a0, a1, r0, r1,
-                                                                 rbufs, abufs, cnt_rg)
+                                                                 rbufs, abufs, cnt_rg, region)
         nj = j1 - j0
+        d0 = c0 + co  # the unit's output columns [d0, d1) in the outputs
+        d1 = c1 + co
         for r in range(r_lo, r_hi):
             vr = valid_rows[r]
             _calibrate_row(s_co[r], j0, j1, r, rows_c, idx_c, w_c, hn_c, nr_c, ni_c, nw_c, na_c, vr, vs0, vs1,
@@ -172,14 +176,16 @@ def _date_kernel(s_co, s_x, dual, slc, cal_co, cal_x, valid_rows, vs0, vs1, a0, 
             k = r - (i0 - a0)
             own = i0 <= r < i1
             if own:
-                _own_row(sig[0][r, c0:c1], sig[2][r, c0:c1], sig[4][r, c0:c1], sig[6][r, c0:c1], sig[8][r, c0:c1],
+                o = r + ro
+                _own_row(sig[0][o, d0:d1], sig[2][o, d0:d1], sig[4][o, d0:d1], sig[6][o, d0:d1], sig[8][o, d0:d1],
                          sc[c0 - j0:], pc[c0 - j0:], s_co[r, c0:c1], slc)
             if dual:
                 _calibrate_row(s_x[r], j0, j1, r, rows_x, idx_x, w_x, hn_x, nr_x, ni_x, nw_x, na_x, vr, vs0, vs1,
                                px, gx, sx)
                 if own:
-                    _own_row(sig[1][r, c0:c1], sig[3][r, c0:c1], sig[5][r, c0:c1], sig[7][r, c0:c1],
-                             sig[9][r, c0:c1], sx[c0 - j0:], px[c0 - j0:], s_x[r, c0:c1], slc)
+                    o = r + ro
+                    _own_row(sig[1][o, d0:d1], sig[3][o, d0:d1], sig[5][o, d0:d1], sig[7][o, d0:d1],
+                             sig[9][o, d0:d1], sx[c0 - j0:], px[c0 - j0:], s_x[r, c0:c1], slc)
                 q11 = rbufs[0, 0, e0:e0 + nj]
                 q22 = rbufs[1, 0, e0:e0 + nj]
                 q12r = rbufs[2, 0, e0:e0 + nj]
@@ -215,16 +221,17 @@ def _date_kernel(s_co, s_x, dual, slc, cal_co, cal_x, valid_rows, vs0, vs1, a0, 
             b0 = (i - i0) * w
             for t in range(w):  # 1 / pixels in the (edge-truncated) window, once for all channels
                 inv[t] = np.float32(1.0) / (naz * cnt_rg[t])
+            o = i + ro
             for c in range(nch):
-                o = means[c][i, c0:c1]
+                mo = means[c][o, d0:d1]
                 a = azs[c, b0:b0 + w]
                 for t in range(w):
-                    o[t] = a[t] * inv[t]
+                    mo[t] = a[t] * inv[t]
             if dual:
-                _dual_row(means[0][i, c0:c1], means[1][i, c0:c1], means[2][i, c0:c1], means[3][i, c0:c1],
-                          means[4][i, c0:c1], means[5][i, c0:c1], der[0][i, c0:c1], der[1][i, c0:c1],
-                          der[2][i, c0:c1], der[3][i, c0:c1], der[4][i, c0:c1], der[5][i, c0:c1],
-                          der[6][i, c0:c1], der[7][i, c0:c1])
+                _dual_row(means[0][o, d0:d1], means[1][o, d0:d1], means[2][o, d0:d1], means[3][o, d0:d1],
+                          means[4][o, d0:d1], means[5][o, d0:d1], der[0][o, d0:d1], der[1][o, d0:d1],
+                          der[2][o, d0:d1], der[3][o, d0:d1], der[4][o, d0:d1], der[5][o, d0:d1],
+                          der[6][o, d0:d1], der[7][o, d0:d1])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -267,9 +274,46 @@ def _dual_row(c11, c22, c12r, c12i, mc, mx, h, alpha, dop, dprvi, rvi, ssum, sdi
         ratio_db[t] = db(mx[t] / mc[t]) if mc[t] > np.float32(0.0) else np.float32(np.nan)
 
 
-def _units(shape) -> int:
+def _units(region) -> int:
+    g0, g1, h0, h1 = region
+    return ((g1 - g0 + _BLOCK_ROWS - 1) // _BLOCK_ROWS) * ((h1 - h0 + _SPAN_COLS - 1) // _SPAN_COLS)
+
+
+def _region(shape, region) -> tuple[int, int, int, int]:
+    """The output pixels (first row, end row, first column, end column) of a tile of
+    ``shape``: ``region``, or the whole tile when None."""
     n, m = shape
-    return ((n + _BLOCK_ROWS - 1) // _BLOCK_ROWS) * ((m + _SPAN_COLS - 1) // _SPAN_COLS)
+    if region is None:
+        return 0, n, 0, m
+    g0, g1, h0, h1 = (int(v) for v in region)
+    if not (0 <= g0 < g1 <= n and 0 <= h0 < h1 <= m):
+        raise ValueError(f"region {tuple(region)} is not a non-empty part of the tile {shape}")
+    return g0, g1, h0, h1
+
+
+def _destinations(names, region, out, origin) -> tuple[dict[str, np.ndarray], int, int]:
+    """Where the outputs ``names`` of ``region`` go, and the offsets (ro, co) from tile
+    pixels to their rows and columns: ``out`` None: new float32 arrays of the region's
+    shape (origin (0, 0)); else ``out[name]`` for every name, C-contiguous float32 2-D
+    arrays holding the region at ``origin`` (e.g. the full-size chunk buffers of a store,
+    or burst-sized arrays: the kernels then write each output once, where it is kept)."""
+    g0, g1, h0, h1 = region
+    di, dj = (int(v) for v in origin)
+    if out is None:
+        if (di, dj) != (0, 0):
+            raise ValueError(f"origin {origin} needs destination arrays (out)")
+        return {k: np.empty((g1 - g0, h1 - h0), dtype=np.float32) for k in names}, -g0, -h0
+    missing = [k for k in names if k not in out]
+    if missing:
+        raise KeyError(f"no destination array for the outputs {missing}")
+    for k in names:
+        a = out[k]
+        if (not isinstance(a, np.ndarray) or a.dtype != np.float32 or a.ndim != 2 or not a.flags.c_contiguous
+                or di < 0 or dj < 0 or di + g1 - g0 > a.shape[0] or dj + h1 - h0 > a.shape[1]):
+            raise ValueError(f"destination of {k!r} must be a C-contiguous float32 2-D array holding the "
+                             f"{g1 - g0} x {h1 - h0} region at {(di, dj)}; got "
+                             f"{getattr(a, 'dtype', type(a))} {getattr(a, 'shape', '')}")
+    return {k: out[k] for k in names}, di - g0, dj - h0
 
 
 def _prepare(s, valid_rows, valid_samples):
@@ -282,11 +326,32 @@ def _prepare(s, valid_rows, valid_samples):
     return s, vr, int(vs0), int(vs1)
 
 
+_SLC_GROUPS = (1, 2, 4)  # intensity, amplitude, phase: computed with ``slc`` only
+_DUAL_SIG = (("sigma0_co", "sigma0_cross"), ("intensity_co", "intensity_cross"), ("amplitude_co", "amplitude_cross"),
+             ("sigma0_co_db", "sigma0_cross_db"), ("slc_phase_co", "slc_phase_cross"))
+_DUAL_MEANS = ("c11", "c22", "c12_real", "c12_imag", "local_mean_co", "local_mean_cross")
+_DUAL_DER = ("entropy_dual", "alpha_dual", "degree_of_polarisation", "dprvi", "rvi_dual", "sigma0_sum",
+             "sigma0_difference", "cross_pol_ratio_db")
+_SINGLE_SIG = (("sigma0",), ("intensity",), ("amplitude",), ("sigma0_db",), ("slc_phase",))
+_SINGLE_MEANS = ("power", "local_mean")
+
+
+def _sig_names(groups, slc) -> list[str]:
+    return [k for g, names in enumerate(groups) if slc or g not in _SLC_GROUPS for k in names]
+
+
+def _sig_outputs(groups, dst) -> tuple:
+    """The kernel's single-look outputs, [group * 2 + channel]: groups sigma0, intensity,
+    amplitude, sigma0 in dB, phase; 1 x 1 placeholders for what is not computed (one
+    tuple type for every case: one compiled kernel)."""
+    return tuple(dst.get(names[k], _NONE_F) if k < len(names) else _NONE_F for names in groups for k in range(2))
+
+
 def dual_date(s_co: np.ndarray, s_x: np.ndarray, cal_co: TileCalibration, cal_x: TileCalibration,
               speckle_window, polarimetric_window, valid_rows=None, valid_samples=None,
-              slc: bool = False) -> dict[str, np.ndarray]:
+              slc: bool = False, region=None, out=None, origin=(0, 0)) -> dict[str, np.ndarray]:
     """Every per-date signature of a dual-pol date (co- and cross-pol DNs on one tile),
-    float32 arrays of the tile's shape:
+    float32 arrays of the output region's shape:
 
     sigma0_co, sigma0_cross   (|DN|^2 - N) / A_sigma^2, clipped at 0, NaN outside the
                               valid area (ESA-EOPG-CSCOP-TN-0002; with the noise LUT of
@@ -307,6 +372,13 @@ def dual_date(s_co: np.ndarray, s_x: np.ndarray, cal_co: TileCalibration, cal_x:
 
     The speckle and polarimetric windows must be equal (one window pass); otherwise use
     the separate functions. Halo ``window.halo_for(window)``.
+
+    ``region`` (first row, end row, first column, end column): the pixels of the tile
+    to compute (default all; e.g. the tile without its halo: the halo is only read).
+    ``out``: {name: destination array} for every output, the region written at
+    ``origin`` of each (C-contiguous float32; see ``_destinations``): the outputs are
+    written once, where they are kept (returned as given); without ``out`` new arrays
+    of the region's shape.
     """
     if as_window(speckle_window) != as_window(polarimetric_window):
         raise ValueError("dual_date needs one window for the speckle means and C2")
@@ -315,60 +387,46 @@ def dual_date(s_co: np.ndarray, s_x: np.ndarray, cal_co: TileCalibration, cal_x:
     s_x = np.ascontiguousarray(s_x, dtype=np.complex64)
     if s_x.shape != s_co.shape:
         raise ValueError(f"co- and cross-pol tiles differ in shape: {s_co.shape} {s_x.shape}")
-    n, m = s_co.shape
+    reg = _region(s_co.shape, region)
     # one array per output (not one (k, n, m) block): tile-sized arrays are reused from
     # the malloc heap (``runtime.tune_malloc``) instead of fresh, zeroed pages
-    sig = _sig_outputs((n, m), 2, slc)
-    means = tuple(np.empty((n, m), dtype=np.float32) for _ in range(6))
-    der = tuple(np.empty((n, m), dtype=np.float32) for _ in range(8))
+    dst, ro, co = _destinations(dual_date_outputs(slc), reg, out, origin)
     (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
-    run_split(_date_kernel, _units((n, m)),
+    run_split(_date_kernel, _units(reg),
               (s_co, s_x, True, slc, cal_co.args(), cal_x.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS,
-               _SPAN_COLS), (sig, means, der))
-    h, alpha, dop, dp, rvi, ssum, sdiff, ratio_db = der
-    extra = {"intensity_co": sig[2], "intensity_cross": sig[3], "amplitude_co": sig[4],
-             "amplitude_cross": sig[5], "slc_phase_co": sig[8], "slc_phase_cross": sig[9]} if slc else {}
-    return extra | {"sigma0_co": sig[0], "sigma0_co_db": sig[6], "sigma0_cross": sig[1],
-            "sigma0_cross_db": sig[7], "local_mean_co": means[4], "local_mean_cross": means[5],
-            "c11": means[0], "c22": means[1], "c12_real": means[2], "c12_imag": means[3],
-            "entropy_dual": h, "alpha_dual": alpha, "degree_of_polarisation": dop,
-            "dprvi": dp, "rvi_dual": rvi, "sigma0_sum": ssum, "sigma0_difference": sdiff,
-            "cross_pol_ratio_db": ratio_db}
+               _SPAN_COLS, reg, ro, co),
+              (_sig_outputs(_DUAL_SIG, dst), tuple(dst[k] for k in _DUAL_MEANS), tuple(dst[k] for k in _DUAL_DER)))
+    return dst
 
 
-def _sig_outputs(shape, channels, slc):
-    """The kernel's single-look outputs, [group * 2 + channel]: groups sigma0, intensity,
-    amplitude, sigma0 in dB, phase (intensity, amplitude and phase with ``slc``); 1 x 1
-    placeholders for what is not computed (one tuple type for every case: one compiled
-    kernel)."""
-    def one(used):
-        return np.empty(shape, dtype=np.float32) if used else _NONE_F
-    return tuple(one(k < channels and (g in (0, 3) or slc)) for g in range(5) for k in range(2))
+def dual_date_outputs(slc: bool = False) -> list[str]:
+    """The names of ``dual_date``'s outputs (with ``slc``: also the single-look DN ones)."""
+    return _sig_names(_DUAL_SIG, slc) + list(_DUAL_MEANS + _DUAL_DER)
 
 
 def single_date(s: np.ndarray, cal: TileCalibration, window, valid_rows=None,
-                valid_samples=None, slc: bool = False) -> dict[str, np.ndarray]:
+                valid_samples=None, slc: bool = False, region=None, out=None, origin=(0, 0)) -> dict[str, np.ndarray]:
     """sigma0 (per pixel, as ``dual_date``), sigma0_db, local_mean (boxcar mean of
     sigma0) and power (boxcar mean of |z|^2, z = DN / A_sigma) of one channel over
     ``window``, one pass; with ``slc`` also intensity, amplitude and slc_phase (as
-    ``dual_date``)."""
+    ``dual_date``). ``region``, ``out``, ``origin``: as ``dual_date``."""
     a, r = as_window(window)
     s, vr, vs0, vs1 = _prepare(s, valid_rows, valid_samples)
-    n, m = s.shape
-    sig = _sig_outputs((n, m), 1, slc)
-    means = tuple(np.empty((n, m), dtype=np.float32) for _ in range(2)) + (_NONE_F,) * 4
+    reg = _region(s.shape, region)
+    dst, ro, co = _destinations(_sig_names(_SINGLE_SIG, slc) + list(_SINGLE_MEANS), reg, out, origin)
     (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
-    run_split(_date_kernel, _units((n, m)),
-              (s, s, False, slc, cal.args(), cal.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS),
-              (sig, means, (_NONE_F,) * 8))
-    extra = {"intensity": sig[2], "amplitude": sig[4], "slc_phase": sig[8]} if slc else {}
-    return extra | {"sigma0": sig[0], "sigma0_db": sig[6], "local_mean": means[1], "power": means[0]}
+    run_split(_date_kernel, _units(reg),
+              (s, s, False, slc, cal.args(), cal.args(), vr, vs0, vs1, a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS,
+               reg, ro, co),
+              (_sig_outputs(_SINGLE_SIG, dst), tuple(dst[k] for k in _SINGLE_MEANS) + (_NONE_F,) * 4,
+               (_NONE_F,) * 8))
+    return dst
 
 
-def power(s: np.ndarray, cal: TileCalibration, window) -> np.ndarray:
+def power(s: np.ndarray, cal: TileCalibration, window, region=None) -> np.ndarray:
     """Boxcar mean of |z|^2, z = DN / A_sigma (no noise removal), over ``window``: the
-    power term of the coherence of ``pair`` (float32)."""
-    return single_date(s, cal, window)["power"]
+    power term of the coherence of ``pair`` (float32, of the ``region``'s shape)."""
+    return single_date(s, cal, window, region=region)["power"]
 
 
 # --------------------------------------------------------------------------------------
@@ -377,8 +435,10 @@ def power(s: np.ndarray, cal: TileCalibration, window) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0, r1, block, span,
-                 u_start, u_stop, out):
-    """Work units [u_start, u_stop) of one pair; out, three (n, m) float32 arrays: the
+                 region, ro, co, u_start, u_stop, out):
+    """Work units [u_start, u_stop) of one pair over the output pixels ``region`` of the
+    tile (pixel (i, j) at [i + ro, j + co] of the outputs and of the powers pa, pb);
+    out, three 2-D float32 arrays: the
     phase of the single-look DN_a DN_b* exp(-i phi), |gamma| and arg(gamma) with gamma =
     <z_a z_b* exp(-i phi)> / sqrt(pa pb), z = DN / A (pa, pb: <|z_a|^2>, <|z_b|^2> over
     the same window); phases in (-pi, pi] (``vecmath.phase``), |gamma| clipped at 1
@@ -386,7 +446,7 @@ def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0
     n, m = s_a.shape
     wr = r0 + r1 + 1
     wa = a0 + a1 + 1
-    ns = (m + span - 1) // span
+    ns = (region[3] - region[2] + span - 1) // span
     big = (block + wa - 1) * span
     rbufs = np.empty((2, 3, span + wr - 1), dtype=np.float32)
     abufs = np.empty((2, 3, big), dtype=np.float32)
@@ -394,8 +454,10 @@ def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0
     cnt_rg = np.empty(span, dtype=np.float32)
     for u in range(u_start, u_stop):
         i0, i1, c0, c1, w_, j0, j1, e0, r_lo, r_hi = _unit_setup(u, ns, block, span, n, m, a0, a1, r0, r1,
-                                                                  rbufs, abufs, cnt_rg)
+                                                                  rbufs, abufs, cnt_rg, region)
         nj = j1 - j0
+        d0 = c0 + co  # the unit's output columns [d0, d1) in the outputs
+        d1 = c1 + co
         for r in range(r_lo, r_hi):
             k = idx[r]
             wi = w[r]
@@ -407,7 +469,7 @@ def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0
             rr = r if use_phase else 0  # (the phase placeholder is 1 x 1: an empty slice, not read)
             _cross_row(s_a[r, j0:j1], s_b[r, j0:j1], cph[rr, j0:j1], sph[rr, j0:j1], use_phase, qr, qi, False, qr, qi)
             if i0 <= r < i1:  # the single-look interferometric phase of the unit's own pixels
-                o0 = out[0][r, c0:c1]
+                o0 = out[0][r + ro, d0:d1]
                 sr = qr[c0 - j0:c0 - j0 + w_]  # (slices indexed from 0: vectorised)
                 si = qi[c0 - j0:c0 - j0 + w_]
                 for t in range(w_):
@@ -427,10 +489,10 @@ def _pair_kernel(s_a, s_b, rows, idx, w, cph, sph, use_phase, pa, pb, a0, a1, r0
             b0 = (i - i0) * w_
             gre = azs[0, b0:b0 + w_]
             gim = azs[1, b0:b0 + w_]
-            ra = pa[i, c0:c1]
-            rb = pb[i, c0:c1]
-            o1 = out[1][i, c0:c1]
-            o2 = out[2][i, c0:c1]
+            ra = pa[i + ro, d0:d1]
+            rb = pb[i + ro, d0:d1]
+            o1 = out[1][i + ro, d0:d1]
+            o2 = out[2][i + ro, d0:d1]
             nz = np.float32(naz)
             for t in range(w_):  # float32: sqrt of each power (their product may underflow)
                 if ra[t] > np.float32(0.0) and rb[t] > np.float32(0.0):
@@ -452,16 +514,17 @@ def phase_factors(removed_phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pair(s_a: np.ndarray, s_b: np.ndarray, cal: TileCalibration, window, power_a: np.ndarray,
-         power_b: np.ndarray, removed_phase=None) -> dict[str, np.ndarray]:
+         power_b: np.ndarray, removed_phase=None, region=None, out=None, origin=(0, 0)) -> dict[str, np.ndarray]:
     """Pair signatures of two coregistered dates (a earlier than b) on one tile:
 
     interferometric_phase = arg(s_a s_b* exp(-i phi)) in (-pi, pi] (single look);
     coherence = |gamma|, coherence_phase = arg(gamma), gamma = <z_a z_b* exp(-i phi)>
     / sqrt(<|z_a|^2> <|z_b|^2>) over the moving ``window`` (Touzi et al. 1999; Hanssen
     2001), z = DN / A_sigma; ``power_a`` / ``power_b`` the two dates' <|z|^2> over
-    that window (``power``, or C11 / C22 of ``dual_date`` with the same window);
-    ``removed_phase`` phi (rad): removed_b - removed_a of the stack, or its
-    ``phase_factors``.
+    that window (``power``, or C11 / C22 of ``dual_date`` with the same window), laid
+    out as the outputs (the region at ``origin``); ``removed_phase`` phi (rad):
+    removed_b - removed_a of the stack, or its ``phase_factors``. ``region``, ``out``,
+    ``origin``: as ``dual_date``.
     """
     a, r = as_window(window)
     s_a = np.ascontiguousarray(s_a, dtype=np.complex64)
@@ -469,19 +532,23 @@ def pair(s_a: np.ndarray, s_b: np.ndarray, cal: TileCalibration, window, power_a
     if s_a.shape != s_b.shape or s_a.ndim != 2:
         raise ValueError(f"two 2-D arrays of one shape needed, got {s_a.shape} and {s_b.shape}")
     n, m = s_a.shape
-    pa = np.ascontiguousarray(power_a, dtype=np.float32)
-    pb = np.ascontiguousarray(power_b, dtype=np.float32)
-    if pa.shape != (n, m) or pb.shape != (n, m):
-        raise ValueError(f"powers {pa.shape} {pb.shape} do not match the tile {(n, m)}")
+    reg = _region((n, m), region)
+    powers = {"power_a": np.ascontiguousarray(power_a, dtype=np.float32),
+              "power_b": np.ascontiguousarray(power_b, dtype=np.float32)}
+    _destinations(powers, reg, powers, origin)  # (checks that they hold the region at origin)
     if removed_phase is None:
         cph = sph = _NONE_F
     else:
         cph, sph = removed_phase if isinstance(removed_phase, tuple) else phase_factors(removed_phase)
         if cph.shape != (n, m) or sph.shape != (n, m):
             raise ValueError(f"removed phase shape {cph.shape} != {(n, m)}")
-    out = tuple(np.empty((n, m), dtype=np.float32) for _ in range(3))
+    dst, ro, co = _destinations(_PAIR, reg, out, origin)
     (a0, a1), (r0, r1) = _offsets(a), _offsets(r)
-    run_split(_pair_kernel, _units((n, m)),
-              (s_a, s_b, cal.rows, cal.idx, cal.w, cph, sph, removed_phase is not None, pa, pb,
-               a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS), (out,))
-    return {"interferometric_phase": out[0], "coherence": out[1], "coherence_phase": out[2]}
+    run_split(_pair_kernel, _units(reg),
+              (s_a, s_b, cal.rows, cal.idx, cal.w, cph, sph, removed_phase is not None, powers["power_a"],
+               powers["power_b"], a0, a1, r0, r1, _BLOCK_ROWS, _SPAN_COLS, reg, ro, co),
+              (tuple(dst[k] for k in _PAIR),))
+    return dst
+
+
+_PAIR = ("interferometric_phase", "coherence", "coherence_phase")

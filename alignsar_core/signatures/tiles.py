@@ -5,7 +5,8 @@ coregistered onto the reference grid, the removed reference + topographic phase,
 local metadata) and writes, per tile of the tile grid, every signature of categories 1
 and 2 (AlignSAR) into one Zarr store whose chunks are that tile grid: (1 date or 1 pair,
 tile lines, tile samples). Each tile task reads its tile plus the halo its windowed
-estimators need (the largest of ``SignatureConfig.halo``), computes, crops the halo and
+estimators need (the largest of ``SignatureConfig.halo``), computes the outputs of its
+own pixels only (the halo is read, not computed: ``region`` of the kernels) and
 writes only the chunks of its own tile, so no two tasks write one chunk and the tiled
 result equals the whole-burst result bit for bit (the window kernels' sums do not
 depend on where a tile starts: ``window._window_sums``).
@@ -279,9 +280,11 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
                     calibration: CalibrationInputs, config: SignatureConfig = SignatureConfig(),
                     valid_rows: np.ndarray | None = None,
                     valid_samples: tuple[int, int] | None = None,
-                    powers: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                    powers: dict[str, np.ndarray] | None = None, region=None, out=None,
+                    origin=(0, 0)) -> dict[str, np.ndarray]:
     """Every per-date signature of one date on one tile (+ halo), float32 arrays of the
-    tile's shape: the per-tile task body, and what ``benchmarks/bench_signatures.py`` times.
+    output ``region``'s shape (default the whole tile; the stage computes the tile without
+    its halo): the per-tile task body, and what ``benchmarks/bench_signatures.py`` times.
 
     ``slc``: {pol (any case): complex DNs (azimuth, range)} of the date on the reference
     grid; ``lines``/``pixels``: reference swath line / pixel of each row / column (the
@@ -302,11 +305,18 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
 
     ``powers``: a dict to receive, per polarisation, <|z|^2> over the coherence window
     (the power terms of ``pair_signatures``: C11 / C22 when the windows agree), so each
-    date's powers are formed once, not once per pair.
+    date's powers are formed once, not once per pair; laid out as the outputs.
+
+    ``out`` {name: destination array}, ``origin``: every output written at ``origin`` of
+    its destination (C-contiguous float32 2-D arrays, ``fused.dual_date``) and returned
+    as given; powers that are not outputs (C11 / C22) are then new arrays of the first
+    destination's shape.
 
     Dual-pol dates with one speckle / polarimetric window run in one fused pass
-    (``fused.dual_date``); other cases per channel (``fused.single_date``) plus ``pol.c2``.
+    (``fused.dual_date``, which writes straight into ``out``); other cases per channel
+    (``fused.single_date``) plus ``pol.c2``.
     """
+    dest, origin = out, tuple(int(v) for v in origin)
     out: dict[str, np.ndarray] = {}
     co_, cross = _co_cross(list(slc))
     by_upper = {k.upper(): np.asarray(v) for k, v in slc.items()}
@@ -314,23 +324,33 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
     va = dict(valid_rows=valid_rows, valid_samples=valid_samples)
     cw = config.coherence_window
     got_power: dict[str, np.ndarray] = {}
+    crop = (slice(None), slice(None)) if region is None else (slice(region[0], region[1]),
+                                                              slice(region[2], region[3]))
     if co_ and cross and config.speckle_window == config.polarimetric_window:
-        d = fused.dual_date(by_upper[co_], by_upper[cross], cals[co_], cals[cross], config.speckle_window,
-                            config.polarimetric_window, **va, slc=config.slc_signatures)
         names = {"sigma0_{r}": "sigma0_{p}", "sigma0_{r}_db": "sigma0_{p}_db",
                  "local_mean_{r}": "sigma0_{p}_local_mean"}  # fused output -> stage variable
         if config.slc_signatures:
             names |= {"intensity_{r}": "intensity_{p}", "amplitude_{r}": "amplitude_{p}",
                       "slc_phase_{r}": "slc_phase_{p}"}
-        for p, role in ((co_, "co"), (cross, "cross")):
-            for src, dst in names.items():
-                out[dst.format(p=p.lower())] = d.pop(src.format(r=role))
-        out.update(d)
+        rename = {src.format(r=role): dst.format(p=p.lower()) for p, role in ((co_, "co"), (cross, "cross"))
+                  for src, dst in names.items()}
+        fout = None
+        if dest is not None:
+            names_all = fused.dual_date_outputs(config.slc_signatures)
+            missing = [rename.get(k, k) for k in names_all if rename.get(k, k) not in dest]
+            if missing:
+                raise KeyError(f"no destination array for the outputs {missing}")
+            fout = {k: dest[rename.get(k, k)] for k in names_all}
+        d = fused.dual_date(by_upper[co_], by_upper[cross], cals[co_], cals[cross], config.speckle_window,
+                            config.polarimetric_window, **va, slc=config.slc_signatures, region=region, out=fout,
+                            origin=origin)
+        out.update({rename.get(k, k): v for k, v in d.items()})
         if cw == config.polarimetric_window:
             got_power = {co_: out["c11"], cross: out["c22"]}
     else:
         for p, s in by_upper.items():
-            d = fused.single_date(s, cals[p], config.speckle_window, **va, slc=config.slc_signatures)
+            d = fused.single_date(s, cals[p], config.speckle_window, **va, slc=config.slc_signatures,
+                                  region=region)
             out[f"sigma0_{p.lower()}"], out[f"sigma0_{p.lower()}_db"] = d["sigma0"], d["sigma0_db"]
             out[f"sigma0_{p.lower()}_local_mean"] = d["local_mean"]
             if config.slc_signatures:
@@ -341,7 +361,7 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
         if co_ and cross:
             z_co = sp.calibrated_complex(by_upper[co_], calibration.luts[co_][0], lines, pixels)
             z_x = sp.calibrated_complex(by_upper[cross], calibration.luts[cross][0], lines, pixels)
-            c11, c22, c12 = pol.c2(z_co, z_x, config.polarimetric_window)
+            c11, c22, c12 = (c[crop] for c in pol.c2(z_co, z_x, config.polarimetric_window))
             del z_co, z_x
             out.update(c11=c11, c22=c22, c12_real=np.ascontiguousarray(c12.real),
                        c12_imag=np.ascontiguousarray(c12.imag))
@@ -359,19 +379,36 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
             cal = sp.calibrated_intensity(s, luts[1:], lines, pixels,
                                           noise=calibration.noise[p] if config.noise_removal else None, **va)
             for k, v in cal.items():
-                out[f"{k}_{p.lower()}"] = v
-                out[f"{k}_{p.lower()}_db"] = sp.to_db(v)
+                out[f"{k}_{p.lower()}"] = np.ascontiguousarray(v[crop])
+                out[f"{k}_{p.lower()}_db"] = sp.to_db(out[f"{k}_{p.lower()}"])
+    if dest is not None:  # what the fused pass did not write in place
+        for k, v in out.items():
+            if v is not dest.get(k):
+                out[k] = _place(v, dest[k] if k in dest else None, origin, k)
     if powers is not None:
         for p, s in by_upper.items():
-            powers[p] = got_power[p] if p in got_power else fused.power(s, cals[p], cw)
+            pw = got_power[p] if p in got_power else fused.power(s, cals[p], cw, region=region)
+            if dest is not None and not any(pw is v for v in dest.values()):
+                pw = _place(pw, np.full(next(iter(dest.values())).shape, np.nan, np.float32), origin, f"power_{p}")
+            powers[p] = pw
     return out
+
+
+def _place(value: np.ndarray, dst: np.ndarray | None, origin: tuple[int, int], name: str) -> np.ndarray:
+    """Copy a region-shaped output into its destination array at ``origin``."""
+    if dst is None:
+        raise KeyError(f"no destination array for the output {name!r}")
+    di, dj = origin
+    dst[di:di + value.shape[0], dj:dj + value.shape[1]] = value
+    return dst
 
 
 def pair_signatures(s_a: np.ndarray, s_b: np.ndarray, removed_phase: np.ndarray | None,
                     config: SignatureConfig, cal: fused.TileCalibration,
-                    power_a: np.ndarray | None = None, power_b: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    power_a: np.ndarray | None = None, power_b: np.ndarray | None = None, region=None,
+                    out=None, origin=(0, 0)) -> dict[str, np.ndarray]:
     """Pair signatures of two coregistered SLCs (a earlier than b) of one polarisation on
-    one tile (+ halo):
+    one tile (+ halo), of the output ``region`` (``date_signatures``):
 
     interferometric_phase = arg(s_a s_b* exp(-j phi_removed)) (single look, (-pi, pi]);
     coherence = |gamma|, coherence_phase = arg(gamma), gamma = <z_a z_b* exp(-j
@@ -380,13 +417,20 @@ def pair_signatures(s_a: np.ndarray, s_b: np.ndarray, removed_phase: np.ndarray 
     the tile ``cal`` (``tile_calibration``; the same for both dates). ``removed_phase``:
     removed_b - removed_a of the stack (rad), or its ``fused.phase_factors`` (computed
     once for every polarisation of the pair). ``power_a`` / ``power_b``: <|z|^2> of each
-    date over the coherence window (``date_signatures(powers=...)``; computed here when
-    None). Halo ``config.halo``.
+    date over the coherence window (``date_signatures(powers=...)``, laid out as the
+    outputs; computed here when None). ``out`` / ``origin``: destination arrays of the
+    three outputs (``fused.pair``). Halo ``config.halo``.
     """
     cw = config.coherence_window
-    pa = fused.power(s_a, cal, cw) if power_a is None else power_a
-    pb = fused.power(s_b, cal, cw) if power_b is None else power_b
-    return fused.pair(s_a, s_b, cal, cw, pa, pb, removed_phase)
+
+    def pw(s, given):
+        if given is not None:
+            return given
+        p = fused.power(s, cal, cw, region=region)
+        return p if out is None else _place(p, np.full(next(iter(out.values())).shape, np.nan, np.float32),
+                                            tuple(origin), "power")
+    return fused.pair(s_a, s_b, cal, cw, pw(s_a, power_a), pw(s_b, power_b), removed_phase, region=region,
+                      out=out, origin=origin)
 
 
 def _window_of(name: str, config: SignatureConfig) -> tuple[int, int]:
@@ -746,8 +790,9 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
     (``tile_grid``). Reads, date by date, the tile extended by the halo of the store's
     ``SignatureConfig`` (clipped at the burst edges) from the stack, computes
     (``date_signatures``, ``pair_signatures``, the streamed Quegan & Yu filter and the
-    soil-moisture index), crops the halo and writes the tile's chunks (writes overlap the
-    next date's reads and compute). The reference date and the previous date stay in
+    soil-moisture index) over the tile's own pixels (arrays of the tile's shape, each
+    handed to Zarr as its chunk: no copy before encoding) and writes the tile's chunks
+    (writes overlap the next date's reads and compute). The reference date and the previous date stay in
     memory for the pairs. ``calibration``: the reference product's LUTs (read from the
     product, with ``product_storage_options``, when None). Returns seconds spent
     reading, computing and writing.
@@ -770,6 +815,7 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
     ha, hr = config.halo
     e0, e1, f0, f1 = max(0, i0 - ha), min(n, i1 + ha), max(0, j0 - hr), min(m, j1 + hr)
     crop = (slice(i0 - e0, i1 - e0), slice(j0 - f0, j1 - f0))
+    region = (i0 - e0, i1 - e0, j0 - f0, j1 - f0)  # the outputs: the tile without its halo
     rows = np.arange(e0, e1)
     lines = rows + int(burst["line_offset"])
     pixels = np.arange(f0, f1)
@@ -817,12 +863,17 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
 
     def write(name: str, index: int | None, value: np.ndarray, cropped: bool = False,
               mask: np.ndarray | None = None) -> None:
-        """Queue the region write of one output (tile + halo arrays are cropped here;
+        """Queue the region write of one output (tile + halo arrays, ``cropped`` False,
+        are cropped here;
         NaN outside ``mask`` (default: the burst's valid area), but for the copied local
         metadata)."""
         if name not in METADATA:
             value = _nan_outside(value if cropped else value[crop], valid if mask is None else mask)
-        region = (slice(i0, i1), slice(j0, j1)) if index is None else (index, slice(i0, i1), slice(j0, j1))
+        if index is None:
+            where = (slice(i0, i1), slice(j0, j1))
+        else:  # (1, tile) into its (1, tile) chunk: zarr encodes the array as it is, no merge copy
+            where = (slice(index, index + 1), slice(i0, i1), slice(j0, j1))
+            value = value[None]
         if name not in dst:
             # every chunk is written as it is: zarr's test for an all-NaN chunk (to skip
             # writing it) cost a full pass per chunk, 7 % of the stage's CPU time; tiles
@@ -832,7 +883,7 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
 
         def job():
             t0 = time.perf_counter()
-            arr[region] = value
+            arr[where] = value
             return time.perf_counter() - t0
 
         while len(writes) >= 4 * write_threads:  # bound the outputs waiting in memory
@@ -880,17 +931,17 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
             t0 = time.perf_counter()
             powers: dict[str, np.ndarray] = {}
             out = date_signatures({p: cur[p] for p in pols}, lines, pixels, calibration, config,
-                                  valid_rows=valid_rows, valid_samples=valid_samples, powers=powers)
+                                  valid_rows=valid_rows, valid_samples=valid_samples, powers=powers, region=region)
             cur.update({f"power_{p}": powers[p] for p in pair_pols})
             for p in pols:  # the date's own valid area: zero fill must not enter the series
-                mean = np.where(cur["masks"][config.speckle_window], out.pop(f"sigma0_{p.lower()}_local_mean")[crop],
+                mean = np.where(cur["masks"][config.speckle_window], out.pop(f"sigma0_{p.lower()}_local_mean"),
                                 np.float32(np.nan))
-                x = np.where(cur["masks"]["pixel"], out[f"sigma0_{p.lower()}"][crop], np.float32(np.nan))
+                x = np.where(cur["masks"]["pixel"], out[f"sigma0_{p.lower()}"], np.float32(np.nan))
                 _quegan_yu_accumulate(x, mean, qy_total[p], qy_count[p])
                 local_means[p][t] = mean
             secs["compute"] += time.perf_counter() - t0
             for name, value in out.items():
-                write(name, t, value, mask=mask_of(name, cur["masks"]))
+                write(name, t, value, cropped=True, mask=mask_of(name, cur["masks"]))
             del out
             kept[t] = cur
             # pairs of this date whose other date came earlier in ``order``: that date is
@@ -905,7 +956,8 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
                 removed = fused.phase_factors(kept[b]["removed_phase"] - kept[a]["removed_phase"])
                 masks = date_masks(kept[a]["valid"] & kept[b]["valid"])
                 res = {p: pair_signatures(kept[a][p], kept[b][p], removed, config, pair_cal[p],
-                                          kept[a][f"power_{p}"], kept[b][f"power_{p}"]) for p in pair_pols}
+                                          kept[a][f"power_{p}"], kept[b][f"power_{p}"], region=region)
+                       for p in pair_pols}
                 if config.adaptive_window is not None:
                     for p in pair_pols:
                         res[p]["coherence_adaptive"] = co.adaptive_coherence(
@@ -913,8 +965,9 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
                             removed_phase=removed)
                 secs["compute"] += time.perf_counter() - t0
                 for p, r in res.items():
-                    for name, value in r.items():
-                        write(f"{name}_{p.lower()}", ip, value, mask=mask_of(name, masks))
+                    for name, value in r.items():  # (the adaptive coherence is of the tile + halo)
+                        write(f"{name}_{p.lower()}", ip, value, cropped=name != "coherence_adaptive",
+                              mask=mask_of(name, masks))
                 done.add(ip)
             for old in [d for d in kept if d not in (ref, t)]:  # keep the reference and this date
                 del kept[old]

@@ -223,14 +223,21 @@ def _box_mean_kernel(x, a0, a1, r0, r1, block, span, u_start, u_stop, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _unit_setup(u, ns, block, span, n, m, a0, a1, r0, r1, rbufs, abufs, cnt_rg):
-    """Set-up of work unit u of the multi-channel window kernels: its bounds, the input
+def _unit_setup(u, ns, block, span, n, m, a0, a1, r0, r1, rbufs, abufs, cnt_rg, region):
+    """Set-up of work unit u of the multi-channel window kernels: its bounds (the units
+    tile ``region`` = (first row, end row, first column, end column) of the output
+    pixels, ``ns`` units per row of units), the input
     columns [j0, j1) it reads (written at e0 of each ``rbufs[c, 0]`` row, zero padded
     around), the input rows [r_lo, r_hi) inside the array (the block's range-sum rows
     outside it zeroed in ``abufs``) and the range pixel count of each output column
     (edge-truncated windows) in ``cnt_rg``. Returns (i0, i1, c0, c1, w, j0, j1, e0,
     r_lo, r_hi)."""
-    i0, i1, c0, c1 = _unit_bounds(u, ns, block, span, n, m)
+    g0, g1, h0, h1 = region
+    i0, i1, c0, c1 = _unit_bounds(u, ns, block, span, g1 - g0, h1 - h0)
+    i0 += g0
+    i1 += g0
+    c0 += h0
+    c1 += h0
     w = c1 - c0
     nr = i1 - i0 + a0 + a1
     q0 = c0 - r0
@@ -270,7 +277,7 @@ def _hermitian_box_kernel(s1, s2, cph, sph, use_phase, a0, a1, r0, r1, block, sp
     cnt_rg = np.empty(span, dtype=np.float64)
     for u in range(u_start, u_stop):
         i0, i1, c0, c1, w, j0, j1, e0, r_lo, r_hi = _unit_setup(u, ns, block, span, n, m, a0, a1, r0, r1,
-                                                                 rbufs, abufs, cnt_rg)
+                                                                 rbufs, abufs, cnt_rg, (0, n, 0, m))
         azs = azs_buf[:, :(i1 - i0) * w]
         for r in range(r_lo, r_hi):
             x1 = s1[r, j0:j1]
