@@ -546,8 +546,10 @@ def _references(args, vv, vv_prev, luts, cal_groups, lines, pixels, slc_mb, row)
 def _zarr_stage(args, n, m, config):
     """The signature stage end to end in this process: a synthetic stack store of
     ``--zarr-dates`` dates (the real IW1 burst 1 metadata and LUTs, random correlated
-    SLCs) on local disk, then ``tiles.compute_tile`` over its 512 x 4096 tile grid (Zarr
-    decode/encode, halo reads, every per-date, pair and time-series output)."""
+    SLCs) in the temporary directory (``TMPDIR=/dev/shm`` for tmpfs: on a disk the
+    13 GB of outputs of 3 dates wait for write-back), then ``tiles.compute_tile`` over
+    its 512 x 4096 tile grid (Zarr decode/encode, halo reads, every per-date, pair and
+    time-series output)."""
     import json
 
     import xarray as xr
@@ -598,7 +600,7 @@ def _zarr_stage(args, n, m, config):
         stack_mb = sum(g[f"slc_{p}"].nbytes for p in ("vv", "vh")) / 1e6
         cal = st.load_calibration(dict(g.attrs), ["VV", "VH"])
         print(f"\n-- the stage end to end: tiles.compute_tile on a Zarr stack of {nt} dates (VV + VH, {stack_mb:.0f} MB "
-              f"of SLC), {TILE[0]} x {TILE[1]} tiles, local disk, this process")
+              f"of SLC), {TILE[0]} x {TILE[1]} tiles, stores in {tmp}, this process")
 
         def run():
             st.create_signature_store(sig_url, stack_url, TILE, config, cal)
