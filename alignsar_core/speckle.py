@@ -212,6 +212,44 @@ def _quegan_kernel(x, mean, start, stop, out):
             out[k, j] = mean[k, j] * s
 
 
+@numba.njit(cache=True, nogil=True)
+def _quegan_add_kernel(x, mean, total, count):
+    for i in range(x.shape[0]):
+        xr, er, tr, cr = x[i], mean[i], total[i], count[i]
+        for j in range(xr.size):
+            v = xr[j]
+            e = er[j]
+            if np.isfinite(v) and np.isfinite(e):
+                cr[j] += 1
+                if e > 0.0:
+                    tr[j] += np.float64(v) / e
+
+
+@numba.njit(cache=True, nogil=True)
+def _quegan_finish_kernel(mean, total, count, out):
+    for i in range(out.shape[0]):
+        er, tr, cr, o = mean[i], total[i], count[i], out[i]
+        for j in range(o.size):
+            o[j] = np.float32(np.float64(er[j]) * (tr[j] / cr[j])) if cr[j] > 0 else np.float32(np.nan)
+
+
+def quegan_yu_add(intensity: np.ndarray, mean: np.ndarray, total: np.ndarray, count: np.ndarray) -> None:
+    """One date of ``quegan_yu`` streamed over dates (a tile at a time, without the
+    stack in memory): total += I / E[I] (float64) where I and E[I] are finite and
+    E[I] > 0, count += 1 where both are finite; 2-D arrays of one shape, ``total``
+    float64 and ``count`` int64 updated in place. The arithmetic of ``quegan_yu``."""
+    _quegan_add_kernel(np.ascontiguousarray(intensity, dtype=np.float32), np.ascontiguousarray(mean, dtype=np.float32),
+                       total, count)
+
+
+def quegan_yu_finish(mean: np.ndarray, total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """J_k = E[I_k] total / count (Quegan & Yu 2001 eq. 3) of one date from the sums of
+    ``quegan_yu_add`` over every date; float32, NaN where no date was valid."""
+    out = np.empty(np.shape(mean), np.float32)
+    _quegan_finish_kernel(np.ascontiguousarray(mean, dtype=np.float32), total, count, out)
+    return out
+
+
 def quegan_yu(stack: np.ndarray, window=7) -> np.ndarray:
     """Multitemporal speckle filter of Quegan & Yu 2001 (IEEE TGRS 39(11), eq. 3):
 

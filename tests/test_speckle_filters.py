@@ -97,3 +97,23 @@ def test_quegan_yu_nan_dates_single_date_and_tiles():
     assert np.isnan(out[2, 29:32, 38:43]).all() and np.isfinite(out[[0, 1, 3], 30, 40]).all()
     with pytest.raises(ValueError):
         speckle.quegan_yu(stack[0], 5)
+def test_quegan_yu_streamed_over_dates_equals_the_stack_filter():
+    """``quegan_yu_add`` date by date + ``quegan_yu_finish`` (the signature stage's
+    streamed filter, one tile in memory) equal ``quegan_yu`` on the whole stack bit for
+    bit, NaN dates left out and pixels without any valid date NaN."""
+    from alignsar_core.signatures.window import box_mean
+
+    rng = np.random.default_rng(5)
+    stack = rng.exponential(1.0, (5, 60, 80)).astype(np.float32)
+    stack[1, 10:20, :] = np.nan
+    stack[:, 30, 40] = np.nan
+    mean = box_mean(stack, 7)
+    total, count = np.zeros((60, 80)), np.zeros((60, 80), np.int64)
+    for k in range(5):
+        speckle.quegan_yu_add(stack[k], mean[k], total, count)
+    ref = speckle.quegan_yu(stack, 7)
+    for k in range(5):
+        got = speckle.quegan_yu_finish(mean[k], total, count)
+        assert got.dtype == np.float32
+        assert np.array_equal(got, ref[k], equal_nan=True), k
+    assert np.isnan(speckle.quegan_yu_finish(mean[0], total, count)[30, 40])

@@ -469,36 +469,32 @@ def _masked_copy_kernel(x, mask, out):
             o[j] = xr[j] if mr[j] else np.float32(np.nan)
 
 
-def _nan_outside(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def _mask_in_place_kernel(x, mask):
+    for i in range(x.shape[0]):
+        xr, mr = x[i], mask[i]
+        for j in range(xr.size):
+            if not mr[j]:
+                xr[j] = np.nan
+
+
+def _nan_outside(x: np.ndarray, mask: np.ndarray, in_place: bool = False) -> np.ndarray:
     """``x`` (a float32 2-D array or view) with NaN where ``mask`` is False: ``x`` itself
-    when the mask is all True (the region write copies it anyway), else one vectorised
-    pass into a new array. ``np.where`` did the same on the cropped (strided) tile at
-    13 % of the whole stage's CPU time (py-spy, 3 dates x 18 tiles)."""
+    when the mask is all True; with ``in_place`` ``x`` itself with NaN written where the
+    mask is False (one read of the mask: for the tile-shaped outputs of the kernels,
+    which nothing else holds); else one vectorised pass into a new array. ``np.where``
+    did the same on the cropped (strided) tile at 13 % of the whole stage's CPU time
+    (py-spy, 3 dates x 18 tiles); the copy was still 5 %."""
     if mask.all():
         return x
     if x.dtype != np.float32 or x.ndim != 2:
         return np.where(mask, x, np.asarray(np.nan, x.dtype))
+    if in_place and x.flags.writeable and x.flags.c_contiguous:
+        _mask_in_place_kernel(x, np.ascontiguousarray(mask))
+        return x
     out = np.empty(x.shape, np.float32)
     _masked_copy_kernel(x, mask, out)
     return out
-
-
-def _quegan_yu_accumulate(x: np.ndarray, mean: np.ndarray, total: np.ndarray, count: np.ndarray) -> None:
-    """Add one date to the Quegan & Yu sum: total += I / E[I] where both are finite and
-    E[I] > 0, count += 1 where both are finite (float64; the arithmetic of
-    ``speckle.quegan_yu``, streamed over dates)."""
-    ok = np.isfinite(x) & np.isfinite(mean)
-    count += ok
-    use = ok & (mean > 0)
-    total += np.divide(x, mean, out=np.zeros(x.shape, np.float64), where=use, dtype=np.float64)
-
-
-def _quegan_yu_finish(mean: np.ndarray, total: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """J = E[I] total / count (float32), NaN where no date was valid."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = total / count
-    s[count == 0] = np.nan
-    return (mean.astype(np.float64) * s).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------
@@ -797,6 +793,8 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
     product, with ``product_storage_options``, when None). Returns seconds spent
     reading, computing and writing.
     """
+    from .. import speckle  # (not at the top: speckle imports this package's window module)
+
     t_start = time.perf_counter()
     tune_malloc()
     sig = store.open_group(signatures_url_, storage_options)
@@ -862,12 +860,11 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
     writes: list[cf.Future] = []
 
     def write(name: str, index: int | None, value: np.ndarray, cropped: bool = False,
-              mask: np.ndarray | None = None) -> None:
+              mask: np.ndarray | None = None, masked: bool = False) -> None:
         """Queue the region write of one output (tile + halo arrays, ``cropped`` False,
-        are cropped here;
-        NaN outside ``mask`` (default: the burst's valid area), but for the copied local
-        metadata)."""
-        if name not in METADATA:
+        are cropped here; NaN outside ``mask`` (default: the burst's valid area) unless
+        ``masked`` already, but for the copied local metadata)."""
+        if name not in METADATA and not masked:
             value = _nan_outside(value if cropped else value[crop], valid if mask is None else mask)
         if index is None:
             where = (slice(i0, i1), slice(j0, j1))
@@ -933,15 +930,19 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
             out = date_signatures({p: cur[p] for p in pols}, lines, pixels, calibration, config,
                                   valid_rows=valid_rows, valid_samples=valid_samples, powers=powers, region=region)
             cur.update({f"power_{p}": powers[p] for p in pair_pols})
+            # NaN outside the date's own valid area, in place: the tile-shaped outputs are
+            # this date's alone (C11 / C22 also feed the pairs as the powers: a pair is NaN
+            # wherever the window of one of its dates reaches outside, so NaN powers there
+            # change nothing)
+            for name, value in out.items():  # (a copy where an output is a view)
+                out[name] = _nan_outside(value, mask_of(name, cur["masks"]), in_place=True)
             for p in pols:  # the date's own valid area: zero fill must not enter the series
-                mean = np.where(cur["masks"][config.speckle_window], out.pop(f"sigma0_{p.lower()}_local_mean"),
-                                np.float32(np.nan))
-                x = np.where(cur["masks"]["pixel"], out[f"sigma0_{p.lower()}"], np.float32(np.nan))
-                _quegan_yu_accumulate(x, mean, qy_total[p], qy_count[p])
+                mean = out.pop(f"sigma0_{p.lower()}_local_mean")
+                speckle.quegan_yu_add(out[f"sigma0_{p.lower()}"], mean, qy_total[p], qy_count[p])
                 local_means[p][t] = mean
             secs["compute"] += time.perf_counter() - t0
             for name, value in out.items():
-                write(name, t, value, cropped=True, mask=mask_of(name, cur["masks"]))
+                write(name, t, value, masked=True)
             del out
             kept[t] = cur
             # pairs of this date whose other date came earlier in ``order``: that date is
@@ -978,7 +979,7 @@ def compute_tile(stack_url: str, signatures_url_: str, tile: tuple[slice, slice]
         for p in pols:
             for t in range(n_t):
                 write(f"sigma0_{p.lower()}_quegan_yu", t,
-                      _quegan_yu_finish(local_means[p][t], qy_total[p], qy_count[p]), cropped=True)
+                      speckle.quegan_yu_finish(local_means[p][t], qy_total[p], qy_count[p]), cropped=True)
         if co_:
             ms, dry, wet = sm.relative_soil_moisture(sp.to_db(np.stack(local_means[co_])),
                                                      *config.soil_moisture_percentiles, axis=0,
