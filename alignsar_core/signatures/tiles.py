@@ -389,7 +389,7 @@ def date_signatures(slc: Mapping[str, np.ndarray], lines: np.ndarray, pixels: np
         for p, s in by_upper.items():
             pw = got_power[p] if p in got_power else fused.power(s, cals[p], cw, region=region)
             if dest is not None and not any(pw is v for v in dest.values()):
-                pw = _place(pw, np.full(next(iter(dest.values())).shape, np.nan, np.float32), origin, f"power_{p}")
+                pw = _place_power(pw, dest, origin)
             powers[p] = pw
     return out
 
@@ -401,6 +401,13 @@ def _place(value: np.ndarray, dst: np.ndarray | None, origin: tuple[int, int], n
     di, dj = origin
     dst[di:di + value.shape[0], dj:dj + value.shape[1]] = value
     return dst
+
+
+def _place_power(power: np.ndarray, dest: Mapping[str, np.ndarray], origin) -> np.ndarray:
+    """A region-shaped window power laid out as the outputs in ``dest`` (a new array of
+    their shape, NaN outside the region)."""
+    like = next(iter(dest.values()))
+    return _place(power, np.full(like.shape, np.nan, np.float32), tuple(origin), "power")
 
 
 def pair_signatures(s_a: np.ndarray, s_b: np.ndarray, removed_phase: np.ndarray | None,
@@ -427,8 +434,7 @@ def pair_signatures(s_a: np.ndarray, s_b: np.ndarray, removed_phase: np.ndarray 
         if given is not None:
             return given
         p = fused.power(s, cal, cw, region=region)
-        return p if out is None else _place(p, np.full(next(iter(out.values())).shape, np.nan, np.float32),
-                                            tuple(origin), "power")
+        return p if out is None else _place_power(p, out, origin)
     return fused.pair(s_a, s_b, cal, cw, pw(s_a, power_a), pw(s_b, power_b), removed_phase, region=region,
                       out=out, origin=origin)
 
